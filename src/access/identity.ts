@@ -1,0 +1,18 @@
+/**
+ * Who is calling, as the access decision sees it. Resolved once per request by identity/ from
+ * verified credentials only; handlers never look at Authorization headers or certificates.
+ * The anonymous caller is explicit, so there is no "undefined means anonymous" path to get wrong.
+ */
+export type Identity =
+  /** `withToken`: the caller holds the gateway's anonymous token (it has done the token dance). */
+  | { readonly kind: 'anonymous'; readonly withToken: boolean }
+  | { readonly kind: 'user'; readonly username: string }
+  | { readonly kind: 'host'; readonly uuid: string };
+
+export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous', withToken: false });
+export const ANONYMOUS_WITH_TOKEN: Identity = Object.freeze({ kind: 'anonymous', withToken: true });
+
+/** Exhaustiveness guard for switches over Identity['kind'] and other unions. */
+export function unreachable(value: never): never {
+  throw new Error(`unreachable: ${JSON.stringify(value)}`);
+}

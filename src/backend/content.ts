@@ -1,0 +1,168 @@
+/**
+ * fetchContent: the one place that decides whether a client gets a redirect or bytes
+ * (CNCF Distribution's blobserver). In `redirect` mode a backend redirect is handed to the client,
+ * with its origin rewritten to backend.clientUrl when set; in `proxy` mode the gateway follows it
+ * and streams. Backend failures become OCI errors here, so handlers only see outcomes.
+ */
+import type { Readable } from 'node:stream';
+import type { GatewayConfig } from '../config/compiled.js';
+import { OciCodes, isOciCode, type OciCode } from '../errors/oci-codes.js';
+import { RegistryError } from '../errors/registry-error.js';
+import type { BackendClient, BackendMethod, BackendResponse } from './client.js';
+
+/** Response headers a client may see; everything else the backend says stays behind the gateway. */
+const PASSED_RESPONSE_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'accept-ranges',
+  'docker-content-digest',
+  'etag',
+  'last-modified',
+  'oci-filters-applied',
+] as const;
+
+/** Request headers worth forwarding: content negotiation, ranges and conditionals. */
+export const FORWARDED_REQUEST_HEADERS = ['accept', 'range', 'if-range', 'if-none-match', 'if-modified-since'] as const;
+
+const MAX_REDIRECTS = 5;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+export interface ContentRequest {
+  readonly method: BackendMethod;
+  /** Backend path and query, e.g. `/v2/library/alpine/manifests/latest`; already validated. */
+  readonly pathAndQuery: string;
+  readonly headers: Record<string, string>;
+  readonly signal?: AbortSignal;
+  /** The code to answer when the backend says 404 without a usable OCI error. */
+  readonly notFoundCode: OciCode;
+}
+
+export type ContentOutcome =
+  | { readonly kind: 'redirect'; readonly status: number; readonly location: string }
+  | {
+      readonly kind: 'content';
+      readonly status: number;
+      readonly headers: Record<string, string>;
+      /** Null for HEAD and 304; otherwise the caller must consume or destroy it. */
+      readonly body: Readable | null;
+    };
+
+export type DeliveryPolicy = Pick<GatewayConfig['backend'], 'mode' | 'clientUrl'>;
+
+export async function fetchContent(client: BackendClient, policy: DeliveryPolicy, request: ContentRequest): Promise<ContentOutcome> {
+  let url = new URL(request.pathAndQuery, client.baseUrl);
+  let method = request.method;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
+    const response = await client.send({ method, url, headers: request.headers, ...(request.signal ? { signal: request.signal } : {}) });
+    const location = headerValue(response, 'location');
+    if (response.statusCode >= 300 && response.statusCode < 400 && response.statusCode !== 304 && location !== undefined) {
+      await response.body.dump();
+      const target = new URL(location, url);
+      if (policy.mode === 'redirect') {
+        return { kind: 'redirect', status: response.statusCode, location: rewriteLocation(target, policy.clientUrl) };
+      }
+      if (response.statusCode === 303) method = 'GET';
+      url = target;
+      continue;
+    }
+    if ((response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 304) {
+      const headers = passedHeaders(response);
+      if (method === 'HEAD' || response.statusCode === 304 || request.method === 'HEAD') {
+        await response.body.dump();
+        return { kind: 'content', status: response.statusCode, headers, body: null };
+      }
+      return { kind: 'content', status: response.statusCode, headers, body: response.body };
+    }
+    throw await backendFailure(response, request.notFoundCode);
+  }
+  throw new RegistryError('BACKEND_ERROR', { message: 'the backend redirected too many times' });
+}
+
+/** Redirect mode behind a load balancer: clients must reach the content app through clientUrl. */
+export function rewriteLocation(target: URL, clientUrl: URL | null): string {
+  if (clientUrl === null) return target.href;
+  const rewritten = new URL(target.href);
+  rewritten.protocol = clientUrl.protocol;
+  rewritten.host = clientUrl.host;
+  return rewritten.href;
+}
+
+function passedHeaders(response: BackendResponse): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of PASSED_RESPONSE_HEADERS) {
+    const value = headerValue(response, name);
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+}
+
+export function headerValue(response: BackendResponse, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * Translates a backend error status. Its 404 and 400 answers keep their OCI code (the caller was
+ * already allowed to see the repository); a backend that refuses the gateway itself, or fails, is
+ * a gateway-side problem (502), never a reason for the client to re-authenticate.
+ */
+export async function backendFailure(response: BackendResponse, notFoundCode: OciCode): Promise<RegistryError> {
+  const status = response.statusCode;
+  const backendCode = await readBackendErrorCode(response);
+  if (status === 404) return new RegistryError(backendCode !== undefined && statusOf(backendCode) === 404 ? backendCode : notFoundCode);
+  if (status === 416) {
+    const range = headerValue(response, 'content-range');
+    return new RegistryError('RANGE_INVALID', range === undefined ? {} : { headers: { 'content-range': range } });
+  }
+  if (status === 429) {
+    const retryAfter = headerValue(response, 'retry-after');
+    return new RegistryError('TOOMANYREQUESTS', retryAfter === undefined ? {} : { headers: { 'retry-after': retryAfter } });
+  }
+  if (status === 400 && backendCode !== undefined && statusOf(backendCode) === 400) return new RegistryError(backendCode);
+  if (status === 401 || status === 403) {
+    return new RegistryError('BACKEND_ERROR', { message: 'the backend registry refused the gateway (check backend.auth)', detail: { status } });
+  }
+  return new RegistryError('BACKEND_ERROR', { detail: { status } });
+}
+
+function statusOf(code: OciCode): number {
+  return OciCodes[code].status;
+}
+
+async function readBackendErrorCode(response: BackendResponse): Promise<OciCode | undefined> {
+  let text = '';
+  try {
+    for await (const chunk of response.body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length > MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    response.body.destroy();
+  }
+  try {
+    const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
+    const code = parsed.errors?.[0]?.code;
+    return typeof code === 'string' && isOciCode(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a small body (manifests, tag lists) fully, refusing more than `limit` bytes. */
+export async function readBounded(body: Readable, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > limit) {
+      body.destroy();
+      throw new RegistryError('BACKEND_ERROR', { message: 'the backend answered with a body larger than allowed', detail: { limit } });
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks, size);
+}

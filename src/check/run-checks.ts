@@ -1,0 +1,59 @@
+/**
+ * runChecks: what `check` prints (zot's `verify`): the configuration as understood, and whether
+ * each outside part answers. Every line is `ok`, `warn` or `FAIL`; any FAIL makes the exit non-zero.
+ */
+import { request } from 'undici';
+import type { GatewayConfig } from '../config/compiled.js';
+import { createBackendClient } from '../backend/client.js';
+
+export interface CheckReport {
+  readonly ok: boolean;
+  readonly text: string;
+}
+
+type Line = { status: 'ok' | 'warn' | 'FAIL'; what: string; detail: string };
+
+export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
+  const lines: Line[] = [
+    { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}` },
+  ];
+  lines.push(await checkBackend(config));
+  lines.push(await checkUpstream(config));
+  const ok = lines.every((line) => line.status !== 'FAIL');
+  const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(9)} ${line.detail}\n`).join('') + (ok ? 'all checks passed\n' : 'some checks FAILED\n');
+  return { ok, text };
+}
+
+async function checkBackend(config: GatewayConfig): Promise<Line> {
+  const client = createBackendClient({ ...config.backend, timeouts: { ...config.backend.timeouts, headersMs: 5_000 } });
+  try {
+    const response = await client.send({ method: 'GET', url: new URL('/v2/', config.backend.url), headers: {} });
+    await response.body.dump();
+    const version = response.headers['docker-distribution-api-version'];
+    if (response.statusCode === 200 || response.statusCode === 401) {
+      return { status: 'ok', what: 'backend', detail: `${config.backend.url.origin} answers /v2/ (${response.statusCode}, API version ${String(version ?? 'not stated')})` };
+    }
+    return { status: 'FAIL', what: 'backend', detail: `${config.backend.url.origin} answered /v2/ with HTTP ${response.statusCode}` };
+  } catch (error) {
+    return { status: 'FAIL', what: 'backend', detail: `${config.backend.url.origin} unreachable: ${describe(error)}` };
+  } finally {
+    await client.close();
+  }
+}
+
+async function checkUpstream(config: GatewayConfig): Promise<Line> {
+  if (config.upstream.url === null) return { status: 'warn', what: 'upstream', detail: 'not configured: user logins are refused' };
+  const target = new URL(`${config.upstream.registryPath}token`, config.upstream.url);
+  try {
+    const response = await request(target, { method: 'GET', headersTimeout: 5_000, bodyTimeout: 5_000 });
+    await response.body.dump();
+    return { status: 'ok', what: 'upstream', detail: `${config.upstream.url.origin} answers (${response.statusCode})` };
+  } catch (error) {
+    return { status: 'FAIL', what: 'upstream', detail: `${config.upstream.url.origin} unreachable: ${describe(error)}` };
+  }
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { reason?: string } }).cause;
+  return cause?.reason ?? (error instanceof Error ? error.message : String(error));
+}

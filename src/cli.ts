@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+/**
+ * The command line of the contract: `serve`, `migrate`, `check`. Loads and validates the
+ * configuration (exit 2 with one line per problem), then hands over to the app. This is the only
+ * place that listens, and the only place that handles signals.
+ */
+import { Command } from 'commander';
+import { buildApp } from './app.js';
+import type { GatewayConfig } from './config/compiled.js';
+import { loadConfig } from './config/load.js';
+import { runChecks } from './check/run-checks.js';
+
+const EXIT_CONFIG = 2;
+
+function configOrExit(file: string | undefined): GatewayConfig {
+  const result = loadConfig(file === undefined ? {} : { file });
+  if (!result.ok) {
+    process.stderr.write(`container-gateway: invalid configuration:\n${result.problems.map((p) => `  ${p}\n`).join('')}`);
+    process.exit(EXIT_CONFIG);
+  }
+  return result.config;
+}
+
+async function serve(options: { config?: string }): Promise<void> {
+  const config = configOrExit(options.config);
+  const app = await buildApp(config);
+  const { host, port } = config.server.listen;
+  try {
+    await app.listen({ host, port });
+  } catch (error) {
+    process.stderr.write(`container-gateway: cannot listen on ${host}:${port}: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    const deadline = setTimeout(() => process.exit(1), 10_000);
+    deadline.unref();
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function check(options: { config?: string }): Promise<void> {
+  const config = configOrExit(options.config);
+  const report = await runChecks(config);
+  process.stdout.write(report.text);
+  process.exit(report.ok ? 0 : 1);
+}
+
+async function migrate(options: { config?: string }): Promise<void> {
+  configOrExit(options.config);
+  process.stdout.write('database schema is up to date\n');
+}
+
+const program = new Command()
+  .name('container-gateway')
+  .description('Authentication and authorization gateway in front of a container registry');
+program.command('serve').description('run the gateway').option('-c, --config <file>', 'configuration file (YAML)').action(serve);
+program.command('migrate').description('bring the database schema up to date and exit').option('-c, --config <file>', 'configuration file (YAML)').action(migrate);
+program.command('check').description('validate config and reach database, backend and upstream').option('-c, --config <file>', 'configuration file (YAML)').action(check);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`container-gateway: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,37 @@
+/**
+ * The configuration as the rest of the gateway uses it: validated, with derived forms computed
+ * once at load time (parsed listen address, URL objects, PEM contents, the trusted-proxy set),
+ * so nothing is parsed per request.
+ */
+import type { BlockList } from 'node:net';
+import type { RawConfig } from './schema.js';
+
+export interface PeerTlsMaterial {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+export interface GatewayConfig {
+  readonly server: {
+    readonly listen: { readonly host: string; readonly port: number };
+    /** Origin (and optional path prefix) clients use; realm and Link headers are built from it. */
+    readonly publicUrl: URL;
+    readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer; readonly files: NonNullable<RawConfig['server']['tls']> };
+    readonly trustedProxies: readonly string[];
+    readonly trustedProxySet: BlockList;
+    readonly bodyLimitBytes: number;
+  };
+  readonly database: RawConfig['database'];
+  readonly backend: Omit<RawConfig['backend'], 'url' | 'clientUrl' | 'tls'> & {
+    readonly url: URL;
+    readonly clientUrl: URL | null;
+    readonly tls?: PeerTlsMaterial;
+  };
+  readonly upstream: Omit<RawConfig['upstream'], 'url' | 'tls'> & {
+    readonly url: URL | null;
+    readonly tls?: PeerTlsMaterial;
+  };
+  readonly management: RawConfig['management'];
+  readonly log: RawConfig['log'];
+}

@@ -1,0 +1,183 @@
+/**
+ * loadConfig: YAML file, then CG_* environment overrides, then the zod schema, then derived
+ * forms. Every problem is reported as one line `path: problem`; the CLI prints them and exits 2.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { parse as parseYaml } from 'yaml';
+import type { GatewayConfig, PeerTlsMaterial } from './compiled.js';
+import { overlayEnvironment } from './env-overlay.js';
+import { configSchema, type RawConfig } from './schema.js';
+
+export const DEFAULT_CONFIG_FILE = 'config/gateway.yaml';
+
+export type ConfigResult = { ok: true; config: GatewayConfig; source: string } | { ok: false; problems: string[] };
+
+export interface ConfigSource {
+  /** Explicit file (--config or CG_CONFIG); when absent, config/gateway.yaml if it exists. */
+  readonly file?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export function loadConfig(source: ConfigSource = {}): ConfigResult {
+  const env = source.env ?? process.env;
+  const explicitFile = source.file ?? env.CG_CONFIG;
+  const file = explicitFile ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+
+  let fileSettings: Record<string, unknown> = {};
+  if (file !== undefined) {
+    const read = readYamlFile(file);
+    if (typeof read === 'string') return { ok: false, problems: [read] };
+    fileSettings = read;
+  }
+
+  const overlaid = overlayEnvironment(configSchema, fileSettings, env);
+  const parsed = configSchema.safeParse(overlaid.settings);
+  const problems = [...overlaid.problems];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.join('.') || '(top level)';
+      const keys = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
+      problems.push(`${path}: ${keys}`);
+    }
+    return { ok: false, problems };
+  }
+  const compiled = compileConfig(parsed.data, problems);
+  if (problems.length > 0 || compiled === undefined) return { ok: false, problems };
+  return { ok: true, config: compiled, source: file ?? '(built-in defaults)' };
+}
+
+function readYamlFile(file: string): Record<string, unknown> | string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    return `config file ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+  try {
+    const value: unknown = parseYaml(text);
+    if (value === null || value === undefined) return {};
+    if (typeof value !== 'object' || Array.isArray(value)) return `config file ${file}: top level must be a mapping`;
+    return value as Record<string, unknown>;
+  } catch (error) {
+    const firstLine = (error as Error).message.split('\n')[0] ?? 'invalid YAML';
+    return `config file ${file}: invalid YAML: ${firstLine}`;
+  }
+}
+
+function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | undefined {
+  const listen = parseListen(raw.server.listen);
+  if (listen === undefined) problems.push(`server.listen: must be host:port (e.g. "127.0.0.1:5050" or "[::1]:5050"), got "${raw.server.listen}"`);
+
+  const serverTls = raw.server.tls;
+  let tls: GatewayConfig['server']['tls'];
+  if (serverTls !== undefined) {
+    const cert = readPem('server.tls.cert', serverTls.cert, problems);
+    const key = readPem('server.tls.key', serverTls.key, problems);
+    const clientCa = serverTls.clientCa === undefined ? undefined : readPem('server.tls.clientCa', serverTls.clientCa, problems);
+    if (cert !== undefined && key !== undefined) {
+      checkSecureContext('server.tls', { cert, key, ca: clientCa }, problems);
+      tls = { cert, key, files: serverTls, ...(clientCa === undefined ? {} : { clientCa }) };
+    }
+  }
+
+  const trustedProxySet = new BlockList();
+  for (const entry of raw.server.trustedProxies) {
+    if (!addTrustedProxy(trustedProxySet, entry)) problems.push(`server.trustedProxies: "${entry}" is not an IP address or CIDR`);
+  }
+
+  const scheme = tls === undefined ? 'http' : 'https';
+  const publicUrl = new URL(raw.server.publicUrl ?? `${scheme}://${raw.server.listen}`);
+
+  const backendTls = raw.backend.tls === undefined ? undefined : readPeerTls('backend.tls', raw.backend.tls, problems);
+  const upstreamTls = raw.upstream.tls === undefined ? undefined : readPeerTls('upstream.tls', raw.upstream.tls, problems);
+
+  if (listen === undefined || problems.length > 0) return undefined;
+  return {
+    server: {
+      listen,
+      publicUrl,
+      ...(tls === undefined ? {} : { tls }),
+      trustedProxies: raw.server.trustedProxies,
+      trustedProxySet,
+      bodyLimitBytes: raw.server.bodyLimitBytes,
+    },
+    database: raw.database,
+    backend: {
+      ...withoutTls(raw.backend),
+      url: new URL(raw.backend.url),
+      clientUrl: raw.backend.clientUrl === null ? null : new URL(raw.backend.clientUrl),
+      ...(backendTls === undefined ? {} : { tls: backendTls }),
+    },
+    upstream: {
+      ...withoutTls(raw.upstream),
+      url: raw.upstream.url === null ? null : new URL(raw.upstream.url),
+      ...(upstreamTls === undefined ? {} : { tls: upstreamTls }),
+    },
+    management: raw.management,
+    log: raw.log,
+  };
+}
+
+function withoutTls<T extends { tls?: unknown }>(section: T): Omit<T, 'tls'> {
+  const { tls: _files, ...rest } = section;
+  return rest;
+}
+
+export function parseListen(listen: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(listen);
+  if (match === null) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  return { host: match[1] ?? match[2] ?? '', port };
+}
+
+function addTrustedProxy(list: BlockList, entry: string): boolean {
+  const [address = '', prefixText, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  const type = family === 4 ? 'ipv4' : 'ipv6';
+  if (prefixText === undefined) {
+    list.addAddress(address, type);
+    return true;
+  }
+  if (!/^\d{1,3}$/.test(prefixText)) return false;
+  const prefix = Number(prefixText);
+  if (prefix > (family === 4 ? 32 : 128)) return false;
+  list.addSubnet(address, prefix, type);
+  return true;
+}
+
+function readPem(path: string, file: string, problems: string[]): Buffer | undefined {
+  let content: Buffer;
+  try {
+    content = readFileSync(file);
+  } catch (error) {
+    problems.push(`${path}: cannot read file "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
+  if (!content.includes('-----BEGIN ')) {
+    problems.push(`${path}: "${file}" is not a PEM file`);
+    return undefined;
+  }
+  return content;
+}
+
+function readPeerTls(path: string, files: { ca?: string; cert?: string; key?: string }, problems: string[]): PeerTlsMaterial {
+  const material: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
+  if (files.ca !== undefined) material.ca = readPem(`${path}.ca`, files.ca, problems);
+  if (files.cert !== undefined) material.cert = readPem(`${path}.cert`, files.cert, problems);
+  if (files.key !== undefined) material.key = readPem(`${path}.key`, files.key, problems);
+  if (material.cert !== undefined && material.key !== undefined) checkSecureContext(path, material, problems);
+  return material;
+}
+
+/** Catches a key that does not belong to its certificate, or an unparsable PEM, at start. */
+function checkSecureContext(path: string, material: PeerTlsMaterial, problems: string[]): void {
+  try {
+    createSecureContext({ cert: material.cert, key: material.key, ...(material.ca === undefined ? {} : { ca: material.ca }) });
+  } catch (error) {
+    problems.push(`${path}: ${(error as Error).message}`);
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The configuration schema: one zod schema is the type, the defaults and the validator.
+ * Keys follow the external contract (shared contract.md); additions are documented in README.md.
+ * Every object is strict, so a misspelt key is reported instead of silently ignored.
+ */
+import { z } from 'zod';
+
+const httpUrl = z
+  .string()
+  .refine((value) => URL.canParse(value) && /^https?:$/.test(new URL(value).protocol), {
+    message: 'must be an http:// or https:// URL',
+  });
+
+const filePath = z.string().min(1, 'must be a file path');
+
+const tlsPeer = z
+  .object({ ca: filePath.optional(), cert: filePath.optional(), key: filePath.optional() })
+  .strict()
+  .refine((tls) => (tls.cert === undefined) === (tls.key === undefined), {
+    message: 'cert and key must be given together',
+  });
+
+const positiveMs = z.number().int().positive();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        listen: z.string().default('127.0.0.1:5050'),
+        publicUrl: httpUrl.optional(),
+        tls: z
+          .object({ cert: filePath, key: filePath, clientCa: filePath.optional() })
+          .strict()
+          .optional(),
+        trustedProxies: z.array(z.string()).default([]),
+        /** Largest request body accepted anywhere (management pushes are the big ones). */
+        bodyLimitBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    database: z
+      .object({ url: z.string().min(1).default('sqlite://./data/gateway.db') })
+      .strict()
+      .prefault({}),
+    backend: z
+      .object({
+        url: httpUrl.default('http://127.0.0.1:5000'),
+        mode: z.enum(['redirect', 'proxy']).default('redirect'),
+        clientUrl: httpUrl.nullable().default(null),
+        tls: tlsPeer.optional(),
+        auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
+        timeouts: z
+          .object({
+            connectMs: positiveMs.default(5_000),
+            headersMs: positiveMs.default(30_000),
+            bodyMs: positiveMs.default(60_000),
+          })
+          .strict()
+          .prefault({}),
+        /** Concurrent keep-alive connections to the backend. */
+        connections: z.number().int().positive().default(64),
+      })
+      .strict()
+      .prefault({}),
+    upstream: z
+      .object({
+        url: httpUrl.nullable().default(null),
+        registryPath: z
+          .string()
+          .regex(/^\/(?:[A-Za-z0-9._~-]+\/)*$/, 'must be an absolute path ending in "/" (e.g. "/v2/")')
+          .default('/v2/'),
+        tls: tlsPeer.optional(),
+        timeoutMs: positiveMs.default(10_000),
+      })
+      .strict()
+      .prefault({}),
+    management: z
+      .object({
+        tokens: z.array(z.string().min(16, 'management tokens must be at least 16 characters')).default([]),
+        clientCertCNs: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;

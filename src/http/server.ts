@@ -1,0 +1,92 @@
+/**
+ * createHttpServer: the fastify instance with everything that is not an API — TLS, trusted
+ * proxies, body limits, the OCI error envelope, the not-found answer and one log line per
+ * request with secrets redacted. buildApp (app.ts) registers the API plugins on it.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { GatewayConfig } from '../config/compiled.js';
+import { RegistryError, errorBody } from '../errors/registry-error.js';
+import { toWireError } from './wire-error.js';
+
+/** Never logged: credentials in headers, and the certificate headers of a TLS-terminating proxy. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-rhsm-ssl-client-cert"]',
+  'req.headers["ssl_client_cert"]',
+  'req.headers["ssl-client-cert"]',
+  'headers.authorization',
+  'password',
+  'token',
+  '*.password',
+  '*.token',
+  '*.access_token',
+  '*.refresh_token',
+];
+
+export interface HttpServerOptions {
+  /** A pino destination for tests; stdout otherwise. */
+  readonly logStream?: NodeJS.WritableStream;
+}
+
+export function createHttpServer(config: GatewayConfig, options: HttpServerOptions = {}): FastifyInstance {
+  const tls = config.server.tls;
+  const app = Fastify({
+    logger: {
+      level: config.log.level,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
+    },
+    disableRequestLogging: true,
+    trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
+    bodyLimit: config.server.bodyLimitBytes,
+    keepAliveTimeout: 75_000,
+    ...(tls === undefined
+      ? {}
+      : {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            // Ask for a client certificate without requiring one; identity/ checks it.
+            ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }),
+          },
+        }),
+  }) as unknown as FastifyInstance;
+
+  app.setErrorHandler((error, request, reply) => {
+    const wire = toWireError(error);
+    if (wire.status >= 500) {
+      request.log.error({ err: error, code: wire.code }, 'request failed');
+    } else if (!(error instanceof RegistryError)) {
+      request.log.info({ code: wire.code, reason: (error as Error).message }, 'request refused');
+    }
+    void reply
+      .code(wire.status)
+      .headers(wire.headers)
+      .type('application/json; charset=utf-8')
+      .send(errorBody(wire.code, wire.message, wire.detail));
+  });
+
+  app.setNotFoundHandler((_request, reply) => {
+    void reply.code(404).type('application/json; charset=utf-8').send(errorBody('NOT_FOUND', 'no such endpoint'));
+  });
+
+  app.addHook('onResponse', (request, reply, done) => {
+    const url = request.raw.url ?? '';
+    const mark = url.indexOf('?');
+    request.log.info(
+      {
+        method: request.method,
+        path: mark === -1 ? url : url.slice(0, mark),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+        identity: request.identity?.kind,
+        ...request.accessLog,
+      },
+      'request',
+    );
+    done();
+  });
+
+  return app;
+}

@@ -1,0 +1,30 @@
+/**
+ * toWireError: everything that can go wrong, as the one OCI error a client sees. RegistryErrors
+ * pass as they are; fastify's own 4xx errors (bad JSON, body too large, bad content type) get our
+ * codes; anything else is UNKNOWN/500 with no internals on the wire.
+ */
+import { OciCodes, type OciCode } from '../errors/oci-codes.js';
+import { RegistryError } from '../errors/registry-error.js';
+
+interface FastifyLikeError {
+  readonly statusCode?: number;
+  readonly code?: string;
+  readonly message?: string;
+}
+
+export function toWireError(error: unknown): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const { statusCode, code, message } = (error ?? {}) as FastifyLikeError;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const ociCode: OciCode =
+      statusCode === 413 ? 'BODY_TOO_LARGE' : code?.startsWith('FST_ERR_CTP') === true || statusCode === 415 ? 'BODY_INVALID' : 'BAD_REQUEST';
+    return new RegistryError(ociCode, { status: statusCode, message: clientSafeMessage(message, OciCodes[ociCode].message) });
+  }
+  return new RegistryError('UNKNOWN');
+}
+
+/** Fastify's 4xx messages describe the request, not the server; still, keep them short. */
+function clientSafeMessage(message: string | undefined, fallback: string): string {
+  if (message === undefined || message === '') return fallback;
+  return message.length > 200 ? `${message.slice(0, 200)}…` : message;
+}

@@ -1,0 +1,78 @@
+/**
+ * Manifests, blobs and referrers: the access decision has already granted the pull; these
+ * forward to the backend and relay the outcome (a redirect, or bytes).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { OciCode } from '../errors/oci-codes.js';
+import { FORWARDED_REQUEST_HEADERS, fetchContent, readBounded, type ContentOutcome } from '../backend/content.js';
+import type { RegistryDependencies } from './plugin.js';
+
+/** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
+const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
+
+type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery'>;
+
+export async function serveManifest(name: string, reference: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps);
+  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
+  // Manifests are small: reading them whole is faster than streaming, and bounded.
+  const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES);
+  return reply.code(outcome.status).headers(outcome.headers).send(manifest);
+}
+
+export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps);
+  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
+  // Streamed, never buffered: a 1 GiB layer must not grow the process.
+  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+}
+
+export async function serveReferrers(
+  name: string,
+  digest: string,
+  query: URLSearchParams,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ContentDeps,
+): Promise<unknown> {
+  const artifactType = query.get('artifactType');
+  const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
+  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps);
+  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
+  const index = await readBounded(outcome.body, MAX_MANIFEST_BYTES);
+  return reply.code(outcome.status).headers(outcome.headers).send(index);
+}
+
+function fetchFromBackend(pathAndQuery: string, notFoundCode: OciCode, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<ContentOutcome> {
+  return fetchContent(deps.backend, deps.delivery, {
+    method: request.method === 'HEAD' ? 'HEAD' : 'GET',
+    pathAndQuery,
+    headers: forwardedHeaders(request),
+    signal: abortWhenClientLeaves(reply),
+    notFoundCode,
+  });
+}
+
+function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
+  if (outcome.kind === 'redirect') return reply.code(outcome.status).header('location', outcome.location).send();
+  return reply.code(outcome.status).headers(outcome.headers).send();
+}
+
+function forwardedHeaders(request: FastifyRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = request.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+    else if (Array.isArray(value)) headers[name] = value.join(', ');
+  }
+  return headers;
+}
+
+/** A client that disconnects aborts the backend request instead of leaving it to run. */
+function abortWhenClientLeaves(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}

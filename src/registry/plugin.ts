@@ -1,0 +1,131 @@
+/**
+ * The client-facing registry API (Docker Registry HTTP API v2 / OCI Distribution, pull side).
+ *
+ * Every request takes the same path: parse the raw URL (registry/paths) → required access
+ * (from the route alone) → decision (access/) → backend. Repository names contain slashes,
+ * so one wildcard route receives `/v2/...` and parseRegistryPath does the matching.
+ */
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Decision } from '../access/decide-access.js';
+import type { Identity } from '../access/identity.js';
+import { repositoryPull, type RequiredAccess } from '../access/required-access.js';
+import type { BackendClient } from '../backend/client.js';
+import type { DeliveryPolicy } from '../backend/content.js';
+import { Challenge, RegistryError } from '../errors/registry-error.js';
+import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
+import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
+import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
+
+export interface RegistryDependencies {
+  readonly backend: BackendClient;
+  readonly delivery: DeliveryPolicy;
+  /** Loads the facts a decision needs and decides; the only door between identity and backend. */
+  readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
+  readonly catalog: CatalogSource;
+  /** Where clients fetch tokens: realm and service of every Bearer challenge. */
+  readonly challenge: { readonly realm: string; readonly service: string };
+}
+
+export const API_VERSION_HEADER = 'docker-distribution-api-version';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set once the access decision is made; the request log reports it. */
+    accessLog?: { repository?: string; decision: Decision['outcome']; reason: string };
+  }
+}
+
+const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header(API_VERSION_HEADER, 'registry/2.0');
+  });
+
+  // Push verbs are refused before identity or body parsing: this gateway serves pulls only.
+  app.route({
+    method: ['POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/v2/*',
+    onRequest: async () => {
+      throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: push and delete are not supported' });
+    },
+    handler: async () => undefined,
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/*',
+    exposeHeadRoute: false,
+    handler: async (request, reply) => {
+      const { path, query } = splitUrl(request.raw.url ?? '/');
+      const route = parseRegistryPath(path);
+      if (route.kind === 'upload') {
+        throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
+      }
+      const required = requiredAccessOf(route);
+      const decision = await deps.authorize(request.identity, required);
+      request.accessLog = {
+        ...(required.type === 'repository' ? { repository: required.name } : {}),
+        decision: decision.outcome,
+        reason: decision.reason,
+      };
+      if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
+      return dispatch(route, query, request, reply, deps);
+    },
+  });
+
+  app.get('/v1/_ping', async (_request, reply) => {
+    reply.header('x-docker-registry-standalone', 'true');
+    return {};
+  });
+};
+
+function requiredAccessOf(route: Exclude<RegistryPath, { kind: 'upload' }>): RequiredAccess {
+  switch (route.kind) {
+    case 'base':
+      return { type: 'registry', name: 'base' };
+    case 'catalog':
+      return { type: 'registry', name: 'catalog' };
+    default:
+      return repositoryPull(route.name);
+  }
+}
+
+/** Turns a denial into what goes on the wire; the same for "missing" and "hidden" by construction. */
+function denialError(
+  decision: Extract<Decision, { outcome: 'deny' }>,
+  required: RequiredAccess,
+  challenge: RegistryDependencies['challenge'],
+  identity: Identity,
+): RegistryError {
+  if (decision.answer === 'name-unknown') return new RegistryError('NAME_UNKNOWN');
+  const presentedToken = identity.kind !== 'anonymous' || identity.withToken;
+  return new Challenge({
+    ...challenge,
+    ...(required.type === 'repository' ? { scope: `repository:${required.name}:pull` } : {}),
+    ...(required.type === 'repository' && presentedToken ? { error: 'insufficient_scope' as const } : {}),
+  });
+}
+
+async function dispatch(
+  route: Exclude<RegistryPath, { kind: 'upload' }>,
+  query: string,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: RegistryDependencies,
+): Promise<unknown> {
+  switch (route.kind) {
+    case 'base':
+      return {};
+    case 'catalog':
+      return serveCatalog(request, reply, new URLSearchParams(query), deps.catalog);
+    case 'tags':
+      return serveTags(route.name, new URLSearchParams(query), reply, deps.backend);
+    case 'manifest':
+      return serveManifest(route.name, route.reference, request, reply, deps);
+    case 'blob':
+      return serveBlob(route.name, route.digest, request, reply, deps);
+    case 'referrers':
+      return serveReferrers(route.name, route.digest, new URLSearchParams(query), request, reply, deps);
+  }
+}
+
+export default registryPlugin;

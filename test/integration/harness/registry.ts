@@ -1,0 +1,269 @@
+/**
+ * registry.ts — run a real CNCF Distribution registry (Debian's `docker-registry`, 2.8.2) for a test.
+ *
+ * Contract:
+ *  - `startRegistry()` creates a fresh temp dir (`dataDir`), writes `dataDir/config.yml` (filesystem
+ *    storage rooted at `dataDir`, `http.addr: 127.0.0.1:<free port>`, no auth, deletes enabled,
+ *    log level warn, access log off, no storage health check, no upload purging), spawns
+ *    `docker-registry serve dataDir/config.yml` and resolves once `GET /v2/` answers 200 (polled, at most
+ *    ~10 s). It rejects with the registry's stderr if the process dies or never becomes ready (and then
+ *    cleans up after itself). If the chosen port was taken in the meantime it retries with a new one.
+ *  - `url` is `http://127.0.0.1:<port>` (no trailing slash).
+ *  - `stop()` sends SIGTERM, then SIGKILL after 2 s, waits for the process to exit and removes `dataDir`.
+ *    It is idempotent.
+ *  - Registries still running when the Node process exits (crashed test, forgotten stop(), SIGINT/SIGTERM)
+ *    are SIGKILLed and their temp dirs removed by a process 'exit' hook. The child and its pipes are
+ *    unref'd, so a forgotten registry never keeps the test process alive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { httpRequest } from './http-client.js';
+
+export interface StartRegistryOptions {
+  /** Reserved: the registry never redirects blob downloads (storage.redirect.disable is always true). */
+  redirectTo?: never;
+}
+
+export interface RunningRegistry {
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  /** Temp dir holding config.yml and the filesystem storage (`docker/registry/v2/...`). Removed by stop(). */
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+export const REGISTRY_BINARY = '/usr/bin/docker-registry';
+const READY_TIMEOUT_MS = 10_000;
+const POLL_INTERVAL_MS = 50;
+const STOP_GRACE_MS = 2_000;
+const MAX_STDERR_CHARS = 64 * 1024;
+
+interface LiveRegistry {
+  child: ChildProcess;
+  dataDir: string;
+}
+
+const liveRegistries = new Set<LiveRegistry>();
+let exitHookInstalled = false;
+
+function killAllSync(): void {
+  for (const live of liveRegistries) {
+    try {
+      live.child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+    try {
+      rmSync(live.dataDir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  liveRegistries.clear();
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', killAllSync);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = (): void => {
+      killAllSync();
+      // If nobody else handles this signal, restore the default behaviour (die by the signal).
+      if (process.listenerCount(signal) === 1) {
+        process.removeListener(signal, onSignal);
+        process.kill(process.pid, signal);
+      }
+    };
+    process.on(signal, onSignal);
+  }
+}
+
+/** Finds a free TCP port on 127.0.0.1 by listening on port 0 and closing again. */
+export function findFreePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      if (address === null || typeof address === 'string') {
+        server.close();
+        reject(new Error('could not determine a free port'));
+        return;
+      }
+      const { port } = address;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function registryConfigYaml(dataDir: string, port: number): string {
+  // JSON strings are valid YAML scalars, which keeps odd temp paths safe.
+  const q = (s: string): string => JSON.stringify(s);
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  formatter: text',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${q(dataDir)}`,
+    '  delete:',
+    '    enabled: true',
+    '  redirect:',
+    '    disable: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: ${q(`127.0.0.1:${port}`)}`,
+    `  secret: ${q(randomBytes(16).toString('hex'))}`,
+    '  headers:',
+    '    X-Content-Type-Options: [nosniff]',
+    'health:',
+    '  storagedriver:',
+    '    enabled: false',
+    '',
+  ].join('\n');
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => {
+      child.removeListener('exit', onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+async function killChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, STOP_GRACE_MS)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, STOP_GRACE_MS);
+}
+
+class RegistryStartError extends Error {
+  constructor(
+    message: string,
+    readonly portInUse: boolean,
+  ) {
+    super(message);
+    this.name = 'RegistryStartError';
+  }
+}
+
+async function startOnce(dataDir: string): Promise<RunningRegistry> {
+  const port = await findFreePort();
+  const configPath = path.join(dataDir, 'config.yml');
+  await writeFile(configPath, registryConfigYaml(dataDir, port));
+
+  const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir },
+  });
+  const live: LiveRegistry = { child, dataDir };
+  liveRegistries.add(live);
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream instanceof net.Socket) stream.unref();
+  }
+
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    if (output.length > MAX_STDERR_CHARS) output = output.slice(-MAX_STDERR_CHARS);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  let spawnError: Error | undefined;
+  child.on('error', (err) => {
+    spawnError = err;
+  });
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null || spawnError !== undefined;
+  let lastProblem = 'no answer yet';
+  for (;;) {
+    if (exited()) {
+      liveRegistries.delete(live);
+      const how = spawnError
+        ? `could not be started (${spawnError.message})`
+        : `exited early (code ${String(child.exitCode)}, signal ${String(child.signalCode)})`;
+      throw new RegistryStartError(
+        `docker-registry ${how} on ${url}\n--- registry output ---\n${output.trimEnd()}`,
+        /address already in use/i.test(output),
+      );
+    }
+    try {
+      const res = await httpRequest(`${url}/v2/`, { timeoutMs: 1_000 });
+      if (res.status === 200) break;
+      lastProblem = `GET /v2/ answered ${res.status}`;
+    } catch (err) {
+      lastProblem = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() > deadline) {
+      await killChild(child);
+      liveRegistries.delete(live);
+      throw new RegistryStartError(
+        `docker-registry on ${url} not ready after ${READY_TIMEOUT_MS} ms (${lastProblem})\n--- registry output ---\n${output.trimEnd()}`,
+        false,
+      );
+    }
+    await delay(POLL_INTERVAL_MS);
+  }
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    dataDir,
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        await killChild(child);
+        liveRegistries.delete(live);
+        await rm(dataDir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+}
+
+export async function startRegistry(_opts: StartRegistryOptions = {}): Promise<RunningRegistry> {
+  installExitHook();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cg-registry-'));
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await startOnce(dataDir);
+      } catch (err) {
+        if (err instanceof RegistryStartError && err.portInUse && attempt < 3) continue;
+        throw err;
+      }
+    }
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+}
