@@ -80,7 +80,8 @@ function rejectPathTricks(path: string): void {
   if (path.includes('%') || path.includes('\\')) {
     throw new RegistryError('NAME_INVALID', { message: 'percent-encoded or escaped characters are not allowed in repository paths' });
   }
-  const segments = path.split('/').slice(1);
+  // The upload endpoint is the one path the spec writes with a trailing slash.
+  const segments = path.replace(/\/blobs\/uploads\/$/, '/blobs/uploads').split('/').slice(1);
   if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
     throw new RegistryError('NAME_INVALID', { message: 'empty, "." or ".." path segments are not allowed' });
   }
