@@ -1,38 +1,83 @@
 /**
- * buildApp: the composition root. Creates the adapters (backend client, ...), wires them into
- * the API plugins and returns a ready, un-listened fastify instance. Only `cli.ts serve` listens.
+ * buildApp: the composition root. Opens the database (migrating it), creates the adapters
+ * (backend, upstream, store, caches), wires them into the API plugins and returns a ready,
+ * un-listened fastify instance. Only `cli.ts serve` listens.
+ *
+ * Request path: identity hook → registry route → decideAccess (facts from the cache) → backend.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { ANONYMOUS_WITH_TOKEN } from './access/identity.js';
+import { decideAccess } from './access/decide-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import identityPlugin from './identity/plugin.js';
-import { fetchWholeList } from './registry/listing-handlers.js';
-import { compareCodeUnits } from './registry/pagination.js';
+import { createIdentityResolver } from './identity/resolve-identity.js';
+import { UserTokens } from './identity/user-tokens.js';
+import managementPlugin from './management/plugin.js';
 import registryPlugin from './registry/plugin.js';
+import { AccessFactsCache } from './store/access-facts-cache.js';
+import { openDatabase } from './store/connect.js';
+import { GatewayStore } from './store/gateway-store.js';
+import { AnonymousTokens } from './token/anonymous-token.js';
+import tokenPlugin from './token/plugin.js';
+import { createKatelloClient, type UpstreamClient } from './upstream/katello-client.js';
 
 export interface AppDependencies extends HttpServerOptions {
-  /** Injected in tests that need a particular backend; created from config otherwise. */
+  /** Injected in tests that need a particular backend or upstream; created from config otherwise. */
   readonly backend?: BackendClient;
+  readonly upstream?: UpstreamClient;
+  readonly now?: () => number;
 }
 
+const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
+  const database = await openDatabase(config.database.url);
   const app = createHttpServer(config, deps);
   const backend = deps.backend ?? createBackendClient(config.backend);
+  const upstream = deps.upstream ?? createKatelloClient(config.upstream);
+  const now = deps.now ?? Date.now;
+
+  const store = new GatewayStore(database.db);
+  const facts = new AccessFactsCache(store);
+  const userTokens = new UserTokens(store);
+  const anonymousKey = await store.ensureSecret('anonymous-token-key', randomBytes(32).toString('base64'));
+  const anonymousTokens = new AnonymousTokens(Buffer.from(anonymousKey, 'base64'));
+
+  const prune = setInterval(() => {
+    store.pruneExpiredTokens(now()).then(
+      (count) => count > 0 && app.log.info({ count }, 'pruned expired tokens'),
+      (error: unknown) => app.log.warn({ err: error }, 'pruning expired tokens failed'),
+    );
+  }, PRUNE_INTERVAL_MS);
+  prune.unref();
+
   app.addHook('onClose', async () => {
-    if (deps.backend === undefined) await backend.close();
+    clearInterval(prune);
+    await Promise.all([deps.backend === undefined ? backend.close() : undefined, deps.upstream === undefined ? upstream.close() : undefined]);
+    await database.close();
   });
 
   const publicUrl = config.server.publicUrl;
-  // Until the management API pushes who may see what, every repository the backend has is public.
-  await app.register(identityPlugin, { resolveIdentity: () => ANONYMOUS_WITH_TOKEN });
-  await app.register(registryPlugin, {
-    backend,
-    delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
-    authorize: () => ({ outcome: 'grant', reason: 'public' }),
-    catalog: async () => (await fetchWholeList(backend, '/v2/_catalog', 'repositories')).sort(compareCodeUnits),
-    challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
+  // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
+  await app.register(async (clientApi) => {
+    await clientApi.register(identityPlugin, { resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, now }) });
+    await clientApi.register(registryPlugin, {
+      backend,
+      delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
+      authorize: async (identity, required) =>
+        decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
+      catalog: (identity) => facts.visibleRepositories(identity),
+      challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
+    });
+  });
+  await app.register(tokenPlugin, { upstream, store, facts, userTokens, anonymousTokens, now });
+  await app.register(managementPlugin, {
+    store,
+    facts,
+    tokens: config.management.tokens,
+    clientCertCNs: config.management.clientCertCNs,
   });
   await app.ready();
   return app;

@@ -9,6 +9,7 @@ import { buildApp } from './app.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { loadConfig } from './config/load.js';
 import { runChecks } from './check/run-checks.js';
+import { openDatabase } from './store/connect.js';
 
 const EXIT_CONFIG = 2;
 
@@ -55,8 +56,13 @@ async function check(options: { config?: string }): Promise<void> {
 }
 
 async function migrate(options: { config?: string }): Promise<void> {
-  configOrExit(options.config);
-  process.stdout.write('database schema is up to date\n');
+  const config = configOrExit(options.config);
+  const database = await openDatabase(config.database.url);
+  const { applied, current } = database.migrations;
+  process.stdout.write(
+    `${database.location}: ${applied.length === 0 ? 'already up to date' : `applied ${applied.join(', ')}`} (schema ${current ?? 'empty'})\n`,
+  );
+  await database.close();
 }
 
 const program = new Command()

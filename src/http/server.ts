@@ -3,7 +3,7 @@
  * proxies, body limits, the OCI error envelope, the not-found answer and one log line per
  * request with secrets redacted. buildApp (app.ts) registers the API plugins on it.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
 import { toWireError } from './wire-error.js';
@@ -37,7 +37,8 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       ...(options.logStream === undefined ? {} : { stream: options.logStream }),
     },
-    disableRequestLogging: true,
+    // One line per request, written by our onResponse hook below, instead of fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     bodyLimit: config.server.bodyLimitBytes,
     keepAliveTimeout: 75_000,

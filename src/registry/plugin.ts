@@ -15,6 +15,7 @@ import { Challenge, RegistryError } from '../errors/registry-error.js';
 import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
+import { serveSearch } from './search-handler.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -71,6 +72,8 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       return dispatch(route, query, request, reply, deps);
     },
   });
+
+  app.get('/v1/search', async (request, reply) => serveSearch(request, reply, deps.catalog));
 
   app.get('/v1/_ping', async (_request, reply) => {
     reply.header('x-docker-registry-standalone', 'true');

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { startScriptedBackend, type ScriptedBackend } from '../support/scripted-backend.js';
-import { testConfig } from '../support/config.js';
+import { publishRepositories, testConfig } from '../support/config.js';
 
 const digest = `sha256:${'b'.repeat(64)}`;
 
@@ -25,6 +25,7 @@ describe('requests refused before the backend', () => {
   before(async () => {
     backend = await startScriptedBackend((_req, res) => res.end('{}'));
     app = await buildApp(testConfig({ CG_BACKEND_URL: backend.url }));
+    await publishRepositories(app, [{ name: 'a' }]);
   });
   after(async () => {
     await app.close();
@@ -74,6 +75,7 @@ describe('backend failures', () => {
   before(async () => {
     backend = await startScriptedBackend((_req, res) => res.end('{}'));
     app = await buildApp(testConfig({ CG_BACKEND_URL: backend.url, CG_BACKEND_TIMEOUTS_HEADERS_MS: '300', CG_BACKEND_MODE: 'proxy' }));
+    await publishRepositories(app, [{ name: 'a' }]);
   });
   after(async () => {
     await app.close();
@@ -147,6 +149,7 @@ describe('backend failures', () => {
 describe('a backend that is down', () => {
   it('answers 502 BACKEND_UNREACHABLE quickly', async () => {
     const app = await buildApp(testConfig({ CG_BACKEND_URL: 'http://127.0.0.1:1' }));
+    await publishRepositories(app, [{ name: 'a' }]);
     try {
       assertOciError(await app.inject({ method: 'GET', url: '/v2/a/manifests/latest' }), 502, 'BACKEND_UNREACHABLE');
     } finally {

@@ -12,8 +12,9 @@
  *      anything else                                 → 404 (405 for other methods) with a registry-style JSON error
  *  - the "content app" (`contentUrl`):
  *      GET|HEAD /pulp/container/<name>/(manifests|blobs)/<ref> → fetched from the registry's /v2/<name>/…/<ref>,
- *      forwarding Accept and Range, streaming the body and passing the status plus Content-Type, Content-Length,
- *      Docker-Content-Digest, ETag, Content-Range and Accept-Ranges.
+ *      forwarding Accept and Range (and the conditionals If-None-Match, If-Range, If-Modified-Since), streaming
+ *      the body and passing the status plus Content-Type, Content-Length, Docker-Content-Digest, ETag,
+ *      Content-Range, Accept-Ranges and Last-Modified.
  *  Location headers are absolute (`http://127.0.0.1:<contentPort>/…`). No authentication anywhere.
  *  Every request is counted by kind in `counts` (a live object, reset in place by `resetCounts()`) and
  *  appended to `requests` (also cleared by `resetCounts()`). `clientErrors` counts unparseable connections
@@ -69,7 +70,9 @@ const PASSED_CONTENT_HEADERS = [
   'etag',
   'content-range',
   'accept-ranges',
+  'last-modified',
 ] as const;
+const FORWARDED_CONTENT_HEADERS = ['accept', 'range', 'if-none-match', 'if-range', 'if-modified-since'] as const;
 const PASSED_LIST_HEADERS = ['content-type', 'content-length', 'link'] as const;
 const API_VERSION_HEADER = ['Docker-Distribution-API-Version', 'registry/2.0'] as const;
 
@@ -249,7 +252,7 @@ export async function startPulpLikeBackend(registryUrl: string): Promise<PulpLik
     }
     const [, name, kind, ref] = match;
     record('content', kind === 'manifests' ? 'contentManifests' : 'contentBlobs', req, res);
-    proxyToRegistry(registry, req, res, `/v2/${name}/${kind}/${ref}`, ['accept', 'range'], PASSED_CONTENT_HEADERS);
+    proxyToRegistry(registry, req, res, `/v2/${name}/${kind}/${ref}`, FORWARDED_CONTENT_HEADERS, PASSED_CONTENT_HEADERS);
   });
 
   for (const server of [api, content]) {

@@ -33,6 +33,8 @@ export interface RunningRegistry {
   /** http://127.0.0.1:PORT */
   url: string;
   port: number;
+  /** PID of the docker-registry process. */
+  pid: number;
   /** Temp dir holding config.yml and the filesystem storage (`docker/registry/v2/...`). Removed by stop(). */
   dataDir: string;
   stop(): Promise<void>;
@@ -238,6 +240,7 @@ async function startOnce(dataDir: string): Promise<RunningRegistry> {
   return {
     url,
     port,
+    pid: child.pid ?? -1,
     dataDir,
     stop(): Promise<void> {
       stopping ??= (async () => {

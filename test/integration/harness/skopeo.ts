@@ -7,12 +7,15 @@
  *    `_CONTAINERS_ROOTLESS_UID=1000` (so, even as root, the blob-info cache goes to the sandbox instead of
  *    /var/lib/containers/cache), and an auth file: `opts.authfile` if given, else an empty `{"auths":{}}`
  *    in the sandbox, passed both as REGISTRY_AUTH_FILE and `--authfile`. Nothing touches the real home.
+ *    Sandboxes left behind by a dying process are removed by a process 'exit' hook.
  *  - TLS verification is always off (`--tls-verify=false` / `--src-tls-verify=false` / `--dest-tls-verify=false`),
  *    retries are off (`--retry-times 0`), and each call is killed after `timeoutMs` (default 60 s).
  *  - Failures reject with a `CommandError` whose message holds the command line, stdout and stderr.
  *  - `creds` ("user:password") maps to `--creds` (inspect, list-tags) or `--src-creds` (copy from registry).
+ *    skopeo only sends them after `GET /v2/` answered 401 with a WWW-Authenticate challenge.
  *  - Note: with TLS verification off, skopeo first tries HTTPS on the registry port and only then falls back to
- *    plain HTTP, so plain-HTTP servers see one garbage (TLS ClientHello) connection per skopeo run.
+ *    plain HTTP, so plain-HTTP servers see a garbage (TLS ClientHello) connection before each `GET /v2/` ping
+ *    (one per run; two for a non-raw inspect, which pings again to list tags).
  *  - `sha256File(path)` streams a file through sha256 → "sha256:<hex>".
  *  - `verifyDirCopy(destDir)` checks a skopeo `dir:` copy: manifest.json (image manifest or index); for an
  *    index, each child manifest present as `<hex>.manifest.json`; every config/layer blob referenced by a
@@ -21,7 +24,7 @@
  *    in `missingInstances`, not treated as errors.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -116,8 +119,28 @@ interface SkopeoSandbox {
   dispose(): Promise<void>;
 }
 
+/** Sandboxes not yet disposed; removed synchronously if the process exits first. */
+const liveSandboxes = new Set<string>();
+let exitHookInstalled = false;
+
+function removeLiveSandboxesSync(): void {
+  for (const root of liveSandboxes) {
+    try {
+      rmSync(root, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+  }
+  liveSandboxes.clear();
+}
+
 async function createSandbox(authfile: string | undefined): Promise<SkopeoSandbox> {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', removeLiveSandboxesSync);
+  }
   const root = await mkdtemp(path.join(os.tmpdir(), 'cg-skopeo-'));
+  liveSandboxes.add(root);
   const dirs = {
     home: path.join(root, 'home'),
     run: path.join(root, 'run'),
@@ -126,11 +149,17 @@ async function createSandbox(authfile: string | undefined): Promise<SkopeoSandbo
     tmp: path.join(root, 'tmp'),
     registriesD: path.join(root, 'registries.d'),
   };
-  await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
   const registriesConf = path.join(root, 'registries.conf');
-  await writeFile(registriesConf, 'unqualified-search-registries = []\n');
   const effectiveAuthfile = authfile ?? path.join(root, 'auth.json');
-  if (authfile === undefined) await writeFile(effectiveAuthfile, '{"auths":{}}\n', { mode: 0o600 });
+  try {
+    await Promise.all(Object.values(dirs).map((d) => mkdir(d, { recursive: true, mode: 0o700 })));
+    await writeFile(registriesConf, 'unqualified-search-registries = []\n');
+    if (authfile === undefined) await writeFile(effectiveAuthfile, '{"auths":{}}\n', { mode: 0o600 });
+  } catch (err) {
+    await rm(root, { recursive: true, force: true });
+    liveSandboxes.delete(root);
+    throw err;
+  }
   return {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -146,7 +175,10 @@ async function createSandbox(authfile: string | undefined): Promise<SkopeoSandbo
     },
     globalArgs: ['--insecure-policy', '--registries.d', dirs.registriesD, '--tmpdir', dirs.tmp],
     authfile: effectiveAuthfile,
-    dispose: () => rm(root, { recursive: true, force: true }),
+    dispose: async () => {
+      await rm(root, { recursive: true, force: true });
+      liveSandboxes.delete(root);
+    },
   };
 }
 

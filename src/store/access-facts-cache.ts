@@ -1,0 +1,122 @@
+/**
+ * AccessFactsCache: the facts every access decision needs (repositories, and which ones each
+ * user or host is mapped to), kept in process so the hot path does no database work once warm.
+ * Management pushes invalidate everything; a login invalidates only that user.
+ */
+import type { AccessFacts } from '../access/decide-access.js';
+import { unreachable, type Identity } from '../access/identity.js';
+import { visibleRepositories } from '../access/visible-repositories.js';
+import { compareCodeUnits } from '../registry/pagination.js';
+import type { GatewayStore, RepositoryRow } from './gateway-store.js';
+
+/** Callers whose mappings are held at once; the least recently loaded are dropped first. */
+const MAX_CACHED_CALLERS = 50_000;
+
+interface RepositorySnapshot {
+  readonly byName: ReadonlyMap<string, RepositoryRow>;
+  readonly nameById: ReadonlyMap<number, string>;
+  readonly publicSorted: readonly string[];
+}
+
+export class AccessFactsCache {
+  private snapshot: RepositorySnapshot | undefined;
+  private snapshotLoading: Promise<RepositorySnapshot> | undefined;
+  private readonly callerMappings = new Map<string, ReadonlySet<number>>();
+  /** Bumped on every invalidation so a load that raced with a write is not cached. */
+  private epoch = 0;
+
+  constructor(private readonly store: GatewayStore) {}
+
+  async factsFor(identity: Identity, repository: string): Promise<AccessFacts> {
+    const snapshot = this.snapshot ?? (await this.loadSnapshot());
+    const row = snapshot.byName.get(repository);
+    if (row === undefined) return { repository: undefined, callerMapped: false };
+    if (!row.authRequired || identity.kind === 'anonymous') return { repository: row, callerMapped: false };
+    const mapped = await this.mappingsOf(identity);
+    return { repository: row, callerMapped: mapped.has(row.id) };
+  }
+
+  async visibleRepositories(identity: Identity): Promise<readonly string[]> {
+    const snapshot = this.snapshot ?? (await this.loadSnapshot());
+    if (identity.kind === 'anonymous') return snapshot.publicSorted;
+    const mapped = await this.mappingsOf(identity);
+    const names: string[] = [];
+    for (const id of mapped) {
+      const name = snapshot.nameById.get(id);
+      if (name !== undefined) names.push(name);
+    }
+    return visibleRepositories(snapshot.publicSorted, names);
+  }
+
+  invalidateAll(): void {
+    this.epoch += 1;
+    this.snapshot = undefined;
+    this.snapshotLoading = undefined;
+    this.callerMappings.clear();
+  }
+
+  invalidateCaller(identity: Identity): void {
+    this.epoch += 1;
+    this.callerMappings.delete(callerKey(identity));
+  }
+
+  private async loadSnapshot(): Promise<RepositorySnapshot> {
+    if (this.snapshotLoading !== undefined) return this.snapshotLoading;
+    const epoch = this.epoch;
+    const loading = this.store.loadRepositories().then((rows) => {
+      const snapshot: RepositorySnapshot = {
+        byName: new Map(rows.map((row) => [row.name, row])),
+        nameById: new Map(rows.map((row) => [row.id, row.name])),
+        publicSorted: rows.filter((row) => !row.authRequired).map((row) => row.name).sort(compareCodeUnits),
+      };
+      if (epoch === this.epoch) this.snapshot = snapshot;
+      return snapshot;
+    });
+    this.snapshotLoading = loading;
+    try {
+      return await loading;
+    } finally {
+      if (this.snapshotLoading === loading) this.snapshotLoading = undefined;
+    }
+  }
+
+  private async mappingsOf(identity: Exclude<Identity, { kind: 'anonymous' }>): Promise<ReadonlySet<number>> {
+    const key = callerKey(identity);
+    const cached = this.callerMappings.get(key);
+    if (cached !== undefined) return cached;
+    const epoch = this.epoch;
+    const ids = new Set(await this.loadMappings(identity));
+    if (epoch === this.epoch) {
+      if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
+        const oldest = this.callerMappings.keys().next().value;
+        if (oldest !== undefined) this.callerMappings.delete(oldest);
+      }
+      this.callerMappings.set(key, ids);
+    }
+    return ids;
+  }
+
+  private loadMappings(identity: Exclude<Identity, { kind: 'anonymous' }>): Promise<number[]> {
+    switch (identity.kind) {
+      case 'user':
+        return this.store.repositoryIdsOfUser(identity.username);
+      case 'host':
+        return this.store.repositoryIdsOfHost(identity.uuid);
+      default:
+        return unreachable(identity);
+    }
+  }
+}
+
+function callerKey(identity: Identity): string {
+  switch (identity.kind) {
+    case 'user':
+      return `u:${identity.username}`;
+    case 'host':
+      return `h:${identity.uuid}`;
+    case 'anonymous':
+      return 'a';
+    default:
+      return unreachable(identity);
+  }
+}

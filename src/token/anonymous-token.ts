@@ -1,0 +1,36 @@
+/**
+ * The anonymous token: what `GET /v2/token` without credentials hands out. It reaches public
+ * repositories only, which an anonymous caller may pull anyway; it exists because clients expect
+ * the Bearer dance to end in a token. Stateless (an HMAC over its expiry with a key kept in the
+ * database), so issuing one writes nothing and checking one reads nothing.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+const PREFIX = 'anon.';
+
+export class AnonymousTokens {
+  constructor(private readonly key: Buffer) {}
+
+  issue(expiresAtSeconds: number): string {
+    return `${PREFIX}${expiresAtSeconds}.${this.mac(expiresAtSeconds)}`;
+  }
+
+  /** True for a token this gateway issued that has not expired. */
+  verify(token: string, nowMs: number): boolean {
+    if (!token.startsWith(PREFIX)) return false;
+    const [expiryText, mac] = token.slice(PREFIX.length).split('.');
+    if (expiryText === undefined || mac === undefined || !/^\d{1,12}$/.test(expiryText)) return false;
+    const expected = Buffer.from(this.mac(Number(expiryText)));
+    const given = Buffer.from(mac);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
+    return Number(expiryText) * 1000 > nowMs;
+  }
+
+  static isAnonymousForm(token: string): boolean {
+    return token.startsWith(PREFIX);
+  }
+
+  private mac(expiresAtSeconds: number): string {
+    return createHmac('sha256', this.key).update(`anonymous:${expiresAtSeconds}`).digest('base64url');
+  }
+}

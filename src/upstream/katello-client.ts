@@ -1,0 +1,121 @@
+/**
+ * KatelloClient: the three calls the gateway makes to the management server (contract,
+ * "Calls the gateway makes to upstream"): a user's token, a user's repositories, a host's
+ * repositories. undici keep-alive pool, one timeout on every call. A dead server answers
+ * UpstreamUnavailable; a refusal UpstreamRejected; a broken answer UpstreamFailed.
+ */
+import { Pool, type Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config/compiled.js';
+import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from './errors.js';
+
+/** Katello answers a bad password, and a missing one, with these strings as the "token". */
+const NOT_A_TOKEN = new Set(['unauthorized', 'unauthenticated']);
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export interface UpstreamToken {
+  readonly token: string;
+  readonly expiresInSeconds: number | undefined;
+  /** issued_at from the body, else the response Date, else undefined. */
+  readonly issuedAt: Date | undefined;
+}
+
+export interface UpstreamClient {
+  login(authorization: string, query: { account: string; scopes: readonly string[]; service?: string }): Promise<UpstreamToken>;
+  catalogForUser(authorization: string): Promise<string[]>;
+  catalogForHost(uuid: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export function createKatelloClient(config: GatewayConfig['upstream']): UpstreamClient {
+  const base = config.url;
+  if (base === null) {
+    const unconfigured = async (): Promise<never> => {
+      throw new UpstreamUnavailable('no upstream (management server) is configured');
+    };
+    return { login: unconfigured, catalogForUser: unconfigured, catalogForHost: unconfigured, close: async () => undefined };
+  }
+  const tls = config.tls;
+  const pool = new Pool(base.origin, {
+    connections: 16,
+    headersTimeout: config.timeoutMs,
+    bodyTimeout: config.timeoutMs,
+    connect: {
+      timeout: config.timeoutMs,
+      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
+      ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
+    },
+  });
+  const pathOf = (endpoint: string) => `${base.pathname.replace(/\/$/, '')}${config.registryPath}${endpoint}`;
+
+  async function call(path: string, headers: Record<string, string>): Promise<{ status: number; json: unknown; date: string | undefined }> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await pool.request({ path, method: 'GET', headers: { accept: 'application/json', ...headers }, signal: AbortSignal.timeout(config.timeoutMs) });
+    } catch (error) {
+      throw new UpstreamUnavailable(`management server unreachable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const text = await readText(response);
+    const dateHeader = response.headers.date;
+    const date = Array.isArray(dateHeader) ? dateHeader[0] : dateHeader;
+    if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamRejected(`management server refused the credentials (${response.statusCode})`);
+    if (response.statusCode !== 200) throw new UpstreamFailed(`management server answered HTTP ${response.statusCode}`);
+    try {
+      return { status: response.statusCode, json: JSON.parse(text) as unknown, date };
+    } catch {
+      throw new UpstreamFailed('management server answered with something that is not JSON');
+    }
+  }
+
+  async function catalog(headers: Record<string, string>): Promise<string[]> {
+    const { json } = await call(pathOf('_catalog'), headers);
+    const repositories = (json as { repositories?: unknown } | null)?.repositories;
+    if (repositories === null || repositories === undefined) return [];
+    if (!Array.isArray(repositories) || !repositories.every((name): name is string => typeof name === 'string')) {
+      throw new UpstreamFailed('management server answered a malformed catalog');
+    }
+    return repositories;
+  }
+
+  return {
+    async login(authorization, query) {
+      const search = new URLSearchParams({ account: query.account });
+      if (query.service !== undefined) search.set('service', query.service);
+      for (const scope of query.scopes) search.append('scope', scope);
+      const { json, date } = await call(`${pathOf('token')}?${search.toString()}`, { authorization });
+      const body = (json ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+      const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+      if (token === undefined || token === '') throw new UpstreamFailed('management server answered without a token');
+      if (NOT_A_TOKEN.has(token)) throw new UpstreamRejected(`management server answered "${token}"`);
+      const expiresIn = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in > 0 ? body.expires_in : undefined;
+      return { token, expiresInSeconds: expiresIn, issuedAt: parseDate(body.issued_at) ?? parseDate(date) };
+    },
+    catalogForUser: (authorization) => catalog({ authorization }),
+    catalogForHost: (uuid) => catalog({ hostuuid: uuid }),
+    close: () => pool.close(),
+  };
+}
+
+function parseDate(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+async function readText(response: Dispatcher.ResponseData): Promise<string> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of response.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_BODY_BYTES) {
+        response.body.destroy();
+        throw new UpstreamFailed('management server answered with a body that is too large');
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } catch (error) {
+    if (error instanceof UpstreamFailed) throw error;
+    throw new UpstreamUnavailable(`management server connection failed: ${(error as Error).message}`);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
