@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// Before `npm test`: the integration suites drive real parts — Debian's docker-registry and skopeo.
+// On a fresh Debian machine (as root) they are installed here; elsewhere we say what is missing.
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', openssl: 'openssl' };
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const missing = Object.entries(tools).filter(([command]) => !has(command)).map(([, pkg]) => pkg);
+if (missing.length === 0) process.exit(0);
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (isRoot && has('apt-get')) {
+  console.log(`installing test prerequisites: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  process.exit(0);
+}
+console.error(`the integration tests need: ${missing.join(' ')} (Debian: apt-get install -y ${missing.join(' ')})`);
+process.exit(1);
