@@ -4,7 +4,10 @@
  */
 import { request } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
+import type { Kysely } from 'kysely';
 import { createBackendClient } from '../backend/client.js';
+import { openDatabase } from '../store/connect.js';
+import { pendingMigrations } from '../store/migrations.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -17,11 +20,28 @@ export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   const lines: Line[] = [
     { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}` },
   ];
+  lines.push(await checkDatabase(config));
   lines.push(await checkBackend(config));
   lines.push(await checkUpstream(config));
   const ok = lines.every((line) => line.status !== 'FAIL');
   const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(9)} ${line.detail}\n`).join('') + (ok ? 'all checks passed\n' : 'some checks FAILED\n');
   return { ok, text };
+}
+
+async function checkDatabase(config: GatewayConfig): Promise<Line> {
+  try {
+    const database = await openDatabase(config.database.url, { migrate: false });
+    try {
+      const pending = await pendingMigrations(database.db as Kysely<unknown>, database.dialect);
+      return pending.length === 0
+        ? { status: 'ok', what: 'database', detail: `${database.location}, schema up to date` }
+        : { status: 'warn', what: 'database', detail: `${database.location}, ${pending.length} migration(s) pending (applied by serve or migrate)` };
+    } finally {
+      await database.close();
+    }
+  } catch (error) {
+    return { status: 'FAIL', what: 'database', detail: describe(error) };
+  }
 }
 
 async function checkBackend(config: GatewayConfig): Promise<Line> {
