@@ -12,6 +12,8 @@ import { createBackendClient, type BackendClient } from './backend/client.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import identityPlugin from './identity/plugin.js';
+import { createCertificateReader } from './identity/client-certificate.js';
+import { KnownHosts } from './identity/known-hosts.js';
 import { createIdentityResolver } from './identity/resolve-identity.js';
 import { UserTokens } from './identity/user-tokens.js';
 import managementPlugin from './management/plugin.js';
@@ -61,14 +63,23 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
 
   const publicUrl = config.server.publicUrl;
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
+  const knownHosts = new KnownHosts({ store, upstream, facts, log: app.log, now });
+  const readClientCertificate = createCertificateReader({
+    clientCa: config.server.tls?.clientCa,
+    trustedProxies: config.server.trustedProxySet,
+    hasTrustedProxies: config.server.trustedProxies.length > 0,
+  });
   await app.register(async (clientApi) => {
-    await clientApi.register(identityPlugin, { resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, now }) });
+    await clientApi.register(identityPlugin, {
+      resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, readClientCertificate, knownHosts, now }),
+    });
     await clientApi.register(registryPlugin, {
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
       authorize: async (identity, required) =>
         decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
       catalog: (identity) => facts.visibleRepositories(identity),
+      flatpakIndexPath: config.backend.flatpakIndexPath,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
     });
   });
@@ -78,6 +89,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     facts,
     tokens: config.management.tokens,
     clientCertCNs: config.management.clientCertCNs,
+    onChange: () => knownHosts.forgetAll(),
   });
   await app.ready();
   return app;

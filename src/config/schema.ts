@@ -57,6 +57,8 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /** Path of the flatpak index on the backend, served filtered at /index/static. */
+        flatpakIndexPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute path').default('/index/static'),
         /** Concurrent keep-alive connections to the backend. */
         connections: z.number().int().positive().default(64),
       })

@@ -83,6 +83,7 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
         ms: Math.round(reply.elapsedTime * 10) / 10,
         identity: request.identity?.kind,
         ...request.accessLog,
+        ...(request.certificateIgnored === undefined ? {} : { certificateIgnored: request.certificateIgnored }),
       },
       'request',
     );

@@ -1,17 +1,26 @@
 /**
- * resolveIdentity: the caller of a registry request, from verified credentials only.
- * A Bearer token is either the gateway's anonymous token or a user token recorded at login.
- * Anything else (no header, Basic, an unknown, expired or malformed token) is the anonymous
- * caller without a token: public pulls keep working and private ones get the login challenge.
- * Query parameters such as `account=` or `user=` are never identity.
+ * resolveIdentity: the caller of a registry request, from verified credentials only, in this
+ * order: a user token recorded at login; a verified client certificate (a host); the gateway's
+ * anonymous token; nothing. An unknown, expired or malformed token counts as no token, so public
+ * pulls keep working and private ones get the login challenge. Query parameters such as
+ * `account=` or `user=` are never identity.
  */
 import type { FastifyRequest } from 'fastify';
 import { ANONYMOUS, ANONYMOUS_WITH_TOKEN, type Identity } from '../access/identity.js';
 import { AnonymousTokens } from '../token/anonymous-token.js';
+import type { CertificateOutcome } from './client-certificate.js';
+import type { KnownHosts } from './known-hosts.js';
 import type { UserTokens } from './user-tokens.js';
 
 /** Longest Authorization header considered; real tokens are far shorter. */
 const MAX_TOKEN_LENGTH = 8_192;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Why a presented client certificate identified nobody, for the request log. */
+    certificateIgnored?: string;
+  }
+}
 
 export function bearerTokenOf(authorization: string | undefined): string | undefined {
   if (authorization === undefined || authorization.length > MAX_TOKEN_LENGTH) return undefined;
@@ -19,14 +28,30 @@ export function bearerTokenOf(authorization: string | undefined): string | undef
   return match?.[1];
 }
 
-export function createIdentityResolver(deps: { anonymousTokens: AnonymousTokens; userTokens: UserTokens; now?: () => number }) {
+export interface IdentityDependencies {
+  readonly anonymousTokens: AnonymousTokens;
+  readonly userTokens: UserTokens;
+  readonly readClientCertificate: (request: FastifyRequest, now: Date) => CertificateOutcome;
+  readonly knownHosts: KnownHosts;
+  readonly now?: () => number;
+}
+
+export function createIdentityResolver(deps: IdentityDependencies) {
   const now = deps.now ?? Date.now;
   return async function resolveIdentity(request: FastifyRequest): Promise<Identity> {
-    const token = bearerTokenOf(request.headers.authorization);
-    if (token === undefined) return ANONYMOUS;
     const at = now();
-    if (AnonymousTokens.isAnonymousForm(token)) return deps.anonymousTokens.verify(token, at) ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
-    const username = await deps.userTokens.ownerOf(token, at);
-    return username === undefined ? ANONYMOUS : { kind: 'user', username };
+    const token = bearerTokenOf(request.headers.authorization);
+    const anonymousForm = token !== undefined && AnonymousTokens.isAnonymousForm(token);
+    if (token !== undefined && !anonymousForm) {
+      const username = await deps.userTokens.ownerOf(token, at);
+      if (username !== undefined) return { kind: 'user', username };
+    }
+    const certificate = deps.readClientCertificate(request, new Date(at));
+    if (certificate.kind === 'host') {
+      await deps.knownHosts.ensureKnown(certificate.uuid);
+      return { kind: 'host', uuid: certificate.uuid };
+    }
+    if (certificate.kind === 'ignored') request.certificateIgnored = certificate.reason;
+    return anonymousForm && deps.anonymousTokens.verify(token, at) ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
   };
 }

@@ -16,6 +16,7 @@ import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js'
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
 import { serveSearch } from './search-handler.js';
+import { serveFlatpakIndex } from './flatpak-index.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -23,6 +24,8 @@ export interface RegistryDependencies {
   /** Loads the facts a decision needs and decides; the only door between identity and backend. */
   readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
   readonly catalog: CatalogSource;
+  /** Backend path of the flatpak index (Pulp serves it at /index/static). */
+  readonly flatpakIndexPath: string;
   /** Where clients fetch tokens: realm and service of every Bearer challenge. */
   readonly challenge: { readonly realm: string; readonly service: string };
 }
@@ -72,6 +75,10 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       return dispatch(route, query, request, reply, deps);
     },
   });
+
+  app.get('/index/static', async (request, reply) =>
+    serveFlatpakIndex(request, reply, { backend: deps.backend, indexPath: deps.flatpakIndexPath, catalog: deps.catalog }),
+  );
 
   app.get('/v1/search', async (request, reply) => serveSearch(request, reply, deps.catalog));
 

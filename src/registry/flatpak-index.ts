@@ -1,0 +1,61 @@
+/**
+ * `GET /index/static`: the flatpak registry index, fetched from the backend with the client's
+ * query and filtered to the caller's visible repositories (`Results` entries whose `Name` the
+ * caller may see). The ETag is computed from each caller's filtered index — never the backend's,
+ * which describes repositories this caller must not learn about — so conditional requests work
+ * per caller.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BackendClient } from '../backend/client.js';
+import { backendFailure, readBounded } from '../backend/content.js';
+import { RegistryError } from '../errors/registry-error.js';
+import type { CatalogSource } from './listing-handlers.js';
+import { splitUrl } from './paths.js';
+
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+export async function serveFlatpakIndex(request: FastifyRequest, reply: FastifyReply, deps: { backend: BackendClient; indexPath: string; catalog: CatalogSource }): Promise<unknown> {
+  const { query } = splitUrl(request.raw.url ?? '');
+  const url = new URL(deps.indexPath, deps.backend.baseUrl);
+  url.search = query;
+  const response = await deps.backend.send({ method: 'GET', url, headers: { accept: 'application/json' } });
+  if (response.statusCode !== 200) throw await backendFailure(response, 'NOT_FOUND');
+  const text = (await readBounded(response.body, MAX_INDEX_BYTES)).toString('utf8');
+  const visible = new Set(await deps.catalog(request.identity));
+  const filtered = Buffer.from(JSON.stringify(filterIndex(text, visible)));
+  const etag = `"${createHash('sha256').update(filtered).digest('base64url')}"`;
+  reply.header('etag', etag).header('cache-control', 'private, no-cache').header('vary', 'authorization');
+  if (ifNoneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  return reply.type('application/json').send(filtered);
+}
+
+/** Keeps only the Results a caller may see; anything that is not the index format is a 502. */
+export function filterIndex(text: string, visible: ReadonlySet<string>): Record<string, unknown> {
+  let index: unknown;
+  try {
+    index = JSON.parse(text);
+  } catch {
+    throw new RegistryError('BACKEND_ERROR', { message: 'the backend answered a flatpak index that is not JSON' });
+  }
+  if (typeof index !== 'object' || index === null || Array.isArray(index)) {
+    throw new RegistryError('BACKEND_ERROR', { message: 'the backend answered a malformed flatpak index' });
+  }
+  const results = (index as { Results?: unknown }).Results;
+  if (results !== undefined && results !== null && !Array.isArray(results)) {
+    throw new RegistryError('BACKEND_ERROR', { message: 'the backend answered a flatpak index whose Results is not a list' });
+  }
+  const kept = (results ?? []).filter((entry: unknown) => {
+    const name = (entry as { Name?: unknown } | null)?.Name;
+    return typeof name === 'string' && visible.has(name);
+  });
+  return { ...(index as Record<string, unknown>), Results: kept };
+}
+
+function ifNoneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  return header.split(',').some((candidate) => {
+    const value = candidate.trim();
+    return value === '*' || value === etag || value === `W/${etag}`;
+  });
+}
