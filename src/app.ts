@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { decideAccess } from './access/decide-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
+import { ManifestCache } from './backend/manifest-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import identityPlugin from './identity/plugin.js';
@@ -76,6 +77,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     await clientApi.register(registryPlugin, {
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
+      manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
       authorize: async (identity, required) =>
         decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
       catalog: (identity) => facts.visibleRepositories(identity),

@@ -59,6 +59,8 @@ export const configSchema = z
           .prefault({}),
         /** Path of the flatpak index on the backend, served filtered at /index/static. */
         flatpakIndexPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute path').default('/index/static'),
+        /** Memory for manifests fetched by digest (immutable, served without a backend call). 0 disables. */
+        manifestCacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
         /** Concurrent keep-alive connections to the backend. */
         connections: z.number().int().positive().default(64),
       })

@@ -5,19 +5,34 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
 import { FORWARDED_REQUEST_HEADERS, fetchContent, readBounded, type ContentOutcome } from '../backend/content.js';
+import { ManifestCache } from '../backend/manifest-cache.js';
+import { isValidDigest } from './grammar.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
-type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery'>;
+type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache'>;
 
 export async function serveManifest(name: string, reference: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps);
+  // Conditional requests go to the backend, which knows how to answer them.
+  const cacheKey = isValidDigest(reference) && request.headers['if-none-match'] === undefined ? ManifestCache.keyOf(name, reference, request.headers.accept) : undefined;
+  const cached = cacheKey === undefined ? undefined : deps.manifestCache.get(cacheKey);
+  if (cached !== undefined) {
+    reply.code(cached.status).headers(cached.headers);
+    return request.method === 'HEAD' ? reply.send() : reply.send(cached.body);
+  }
+  // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
+  const method = cacheKey !== undefined ? 'GET' : undefined;
+  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, method);
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Manifests are small: reading them whole is faster than streaming, and bounded.
   const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES);
-  return reply.code(outcome.status).headers(outcome.headers).send(manifest);
+  if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
+    deps.manifestCache.set(cacheKey, { status: outcome.status, headers: outcome.headers, body: manifest });
+  }
+  reply.code(outcome.status).headers(outcome.headers);
+  return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
@@ -43,9 +58,16 @@ export async function serveReferrers(
   return reply.code(outcome.status).headers(outcome.headers).send(index);
 }
 
-function fetchFromBackend(pathAndQuery: string, notFoundCode: OciCode, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<ContentOutcome> {
+function fetchFromBackend(
+  pathAndQuery: string,
+  notFoundCode: OciCode,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: ContentDeps,
+  method: 'GET' | 'HEAD' = request.method === 'HEAD' ? 'HEAD' : 'GET',
+): Promise<ContentOutcome> {
   return fetchContent(deps.backend, deps.delivery, {
-    method: request.method === 'HEAD' ? 'HEAD' : 'GET',
+    method,
     pathAndQuery,
     headers: forwardedHeaders(request),
     signal: abortWhenClientLeaves(reply),

@@ -11,6 +11,7 @@ import type { Identity } from '../access/identity.js';
 import { repositoryPull, type RequiredAccess } from '../access/required-access.js';
 import type { BackendClient } from '../backend/client.js';
 import type { DeliveryPolicy } from '../backend/content.js';
+import type { ManifestCache } from '../backend/manifest-cache.js';
 import { Challenge, RegistryError } from '../errors/registry-error.js';
 import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
@@ -21,6 +22,8 @@ import { serveFlatpakIndex } from './flatpak-index.js';
 export interface RegistryDependencies {
   readonly backend: BackendClient;
   readonly delivery: DeliveryPolicy;
+  /** Manifests by digest, kept after the access decision (they are immutable). */
+  readonly manifestCache: ManifestCache;
   /** Loads the facts a decision needs and decides; the only door between identity and backend. */
   readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
   readonly catalog: CatalogSource;
