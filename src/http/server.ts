@@ -84,6 +84,7 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
         identity: request.identity?.kind,
         ...request.accessLog,
         ...(request.certificateIgnored === undefined ? {} : { certificateIgnored: request.certificateIgnored }),
+        ...(request.loginLog === undefined ? {} : { login: request.loginLog }),
       },
       'request',
     );

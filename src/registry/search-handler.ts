@@ -2,6 +2,7 @@
  * `GET /v1/search` (docker search) over the caller's visible repositories only. A client that
  * announces registry/2.0 gets 404 so podman falls back to `_catalog`, as Katello's plugin does.
  * Identity comes from verified credentials; `user=`/`account=` parameters are ignored.
+ * podman's user agent (libpod) gets the same 404.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../errors/registry-error.js';
@@ -19,7 +20,9 @@ function positiveInteger(value: unknown, fallback: number, max: number, name: st
 }
 
 export async function serveSearch(request: FastifyRequest, _reply: FastifyReply, source: CatalogSource): Promise<unknown> {
-  if (request.headers['docker-distribution-api-version'] === 'registry/2.0') throw new RegistryError('NOT_FOUND');
+  // podman (libpod) looks at /v1/search first and falls back to _catalog on a 4xx.
+  const userAgent = request.headers['user-agent']?.toLowerCase() ?? '';
+  if (request.headers['docker-distribution-api-version'] === 'registry/2.0' || userAgent.includes('libpod')) throw new RegistryError('NOT_FOUND');
   const query = request.query as Record<string, unknown>;
   const term = typeof query.q === 'string' ? query.q.toLowerCase() : '';
   const pageSize = positiveInteger(query.n, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, 'n');
