@@ -20,6 +20,7 @@ import { UserTokens } from './identity/user-tokens.js';
 import managementPlugin from './management/plugin.js';
 import registryPlugin from './registry/plugin.js';
 import { AccessFactsCache } from './store/access-facts-cache.js';
+import { watchPostgres, watchSqlite } from './store/change-feed.js';
 import { openDatabase } from './store/connect.js';
 import { GatewayStore } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
@@ -36,18 +37,19 @@ export interface AppDependencies extends HttpServerOptions {
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
-  const database = await openDatabase(config.database.url);
+  const database = await openDatabase(config.database);
   const app = createHttpServer(config, deps);
   const backend = deps.backend ?? createBackendClient(config.backend);
   const upstream = deps.upstream ?? createKatelloClient(config.upstream);
   const now = deps.now ?? Date.now;
 
-  const store = new GatewayStore(database.db);
+  const store = new GatewayStore(database.db, database.dialect);
   const facts = new AccessFactsCache(store);
   const userTokens = new UserTokens(store);
   const anonymousKey = await store.ensureSecret('anonymous-token-key', randomBytes(32).toString('base64'));
   const anonymousTokens = new AnonymousTokens(Buffer.from(anonymousKey, 'base64'));
 
+  const knownHosts = new KnownHosts({ store, upstream, facts, log: app.log, now });
   const prune = setInterval(() => {
     store.pruneExpiredTokens(now()).then(
       (count) => count > 0 && app.log.info({ count }, 'pruned expired tokens'),
@@ -56,15 +58,29 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   }, PRUNE_INTERVAL_MS);
   prune.unref();
 
+  // Other workers and instances change the same data: drop what they changed from our caches.
+  const onChange = (change: string): void => {
+    if (change.startsWith('user:')) facts.invalidateCaller({ kind: 'user', username: change.slice(5) });
+    else if (change.startsWith('host:')) facts.invalidateCaller({ kind: 'host', uuid: change.slice(5) });
+    else {
+      facts.invalidateAll();
+      knownHosts.forgetAll();
+    }
+  };
+  const changeFeed =
+    database.dialect === 'postgres'
+      ? await watchPostgres(config.database.url, onChange, (error) => app.log.warn({ reason: error.message }, 'database change feed interrupted'))
+      : watchSqlite(database.sqlite as NonNullable<typeof database.sqlite>, onChange);
+
   app.addHook('onClose', async () => {
     clearInterval(prune);
+    await changeFeed.close();
     await Promise.all([deps.backend === undefined ? backend.close() : undefined, deps.upstream === undefined ? upstream.close() : undefined]);
     await database.close();
   });
 
   const publicUrl = config.server.publicUrl;
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
-  const knownHosts = new KnownHosts({ store, upstream, facts, log: app.log, now });
   const readClientCertificate = createCertificateReader({
     clientCa: config.server.tls?.clientCa,
     trustedProxies: config.server.trustedProxySet,

@@ -57,7 +57,7 @@ async function check(options: { config?: string }): Promise<void> {
 
 async function migrate(options: { config?: string }): Promise<void> {
   const config = configOrExit(options.config);
-  const database = await openDatabase(config.database.url);
+  const database = await openDatabase(config.database);
   const { applied, current } = database.migrations;
   process.stdout.write(
     `${database.location}: ${applied.length === 0 ? 'already up to date' : `applied ${applied.join(', ')}`} (schema ${current ?? 'empty'})\n`,

@@ -30,7 +30,7 @@ export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
 
 async function checkDatabase(config: GatewayConfig): Promise<Line> {
   try {
-    const database = await openDatabase(config.database.url, { migrate: false });
+    const database = await openDatabase(config.database, { migrate: false });
     try {
       const pending = await pendingMigrations(database.db as Kysely<unknown>, database.dialect);
       return pending.length === 0

@@ -39,7 +39,22 @@ export const configSchema = z
       .strict()
       .prefault({}),
     database: z
-      .object({ url: z.string().min(1).default('sqlite://./data/gateway.db') })
+      .object({
+        url: z
+          .string()
+          .min(1)
+          .refine((url) => /^(sqlite:|postgres(ql)?:\/\/)/.test(url), { message: 'must be sqlite://PATH or postgres://user:password@host/database' })
+          .default('sqlite://./data/gateway.db'),
+        /** PostgreSQL: connections per process. */
+        poolSize: z.number().int().positive().default(10),
+        /** PostgreSQL: how long to wait for a free connection, and for a statement. */
+        connectionTimeoutMs: positiveMs.default(5_000),
+        statementTimeoutMs: positiveMs.default(30_000),
+        /** SQLite: how long a writer waits for the lock before failing. */
+        busyTimeoutMs: positiveMs.default(5_000),
+        /** On an empty PostgreSQL database: copy this SQLite file's data over once, then rename the file. */
+        migrateFrom: z.string().min(1).nullable().default(null),
+      })
       .strict()
       .prefault({}),
     backend: z

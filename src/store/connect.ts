@@ -1,25 +1,31 @@
 /**
- * openDatabase: database.url → a kysely instance on the right dialect, with the schema migrated.
- * SQLite (the embedded default) is a file in WAL mode with a busy timeout, so readers never
- * block the writer and a briefly busy database waits instead of failing.
+ * openDatabase: database settings → a kysely instance on the right dialect, with the schema
+ * migrated. SQLite (the embedded default) is a file in WAL mode with a busy timeout, so readers
+ * never block the writer and a briefly busy database waits instead of failing. PostgreSQL gets a
+ * bounded pool per process with connection and statement timeouts.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import type { RawConfig } from '../config/schema.js';
 import { runMigrations, type DialectName, type MigrationReport } from './migrations.js';
 import type { Database } from './schema.js';
+
+export type DatabaseSettings = Pick<RawConfig['database'], 'url'> & Partial<RawConfig['database']>;
 
 export interface OpenDatabase {
   readonly db: Kysely<Database>;
   readonly dialect: DialectName;
-  /** Where the data lives, for logs and `check` (no credentials). */
+  /** Where the data lives, for logs and `check` (never the password). */
   readonly location: string;
   readonly migrations: MigrationReport;
+  /** The raw SQLite handle (for data_version) or PostgreSQL pool (for LISTEN); I/O adapters only. */
+  readonly sqlite?: SqliteDatabase.Database;
+  readonly pgPool?: pg.Pool;
   close(): Promise<void>;
 }
-
-const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 
 export function sqliteFileOf(url: string): string | undefined {
   if (url === 'sqlite::memory:' || url === 'sqlite://:memory:') return ':memory:';
@@ -27,24 +33,64 @@ export function sqliteFileOf(url: string): string | undefined {
   return match?.[1];
 }
 
-export async function openDatabase(url: string, options: { migrate?: boolean } = {}): Promise<OpenDatabase> {
-  const file = sqliteFileOf(url);
-  if (file === undefined) {
-    throw new Error(`database.url: unsupported database URL scheme (expected sqlite://PATH or postgres://...)`);
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/** The URL without its password, for logs and reports. */
+export function describeDatabaseUrl(url: string): string {
+  if (!isPostgresUrl(url)) return url;
+  const parsed = new URL(url);
+  if (parsed.password !== '') parsed.password = '***';
+  return parsed.href;
+}
+
+export async function openDatabase(settings: DatabaseSettings, options: { migrate?: boolean } = {}): Promise<OpenDatabase> {
+  const opened = isPostgresUrl(settings.url) ? openPostgres(settings) : openSqlite(settings);
+  try {
+    const migrations = options.migrate === false ? { applied: [], current: undefined } : await runMigrations(opened.db as Kysely<unknown>, opened.dialect);
+    return { ...opened, migrations };
+  } catch (error) {
+    await opened.close();
+    throw error;
   }
+}
+
+function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'> {
+  const file = sqliteFileOf(settings.url);
+  if (file === undefined) throw new Error('database.url: expected sqlite://PATH or postgres://...');
   if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+  sqlite.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  const migrations = options.migrate === false ? { applied: [], current: undefined } : await runMigrations(db as Kysely<unknown>, 'sqlite');
   return {
     db,
     dialect: 'sqlite',
     location: file === ':memory:' ? 'sqlite (in memory)' : `sqlite ${resolve(file)}`,
-    migrations,
+    sqlite,
+    close: () => db.destroy(),
+  };
+}
+
+function openPostgres(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'> {
+  const pool = new pg.Pool({
+    connectionString: settings.url,
+    max: settings.poolSize ?? 10,
+    connectionTimeoutMillis: settings.connectionTimeoutMs ?? 5_000,
+    statement_timeout: settings.statementTimeoutMs ?? 30_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    location: `postgres ${describeDatabaseUrl(settings.url)}`,
+    pgPool: pool,
     close: () => db.destroy(),
   };
 }

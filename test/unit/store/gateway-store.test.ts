@@ -16,8 +16,8 @@ describe('GatewayStore on SQLite', () => {
   let store: GatewayStore;
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-store-'));
-    database = await openDatabase(`sqlite://${join(dir, 'gw.db')}`);
-    store = new GatewayStore(database.db);
+    database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
+    store = new GatewayStore(database.db, database.dialect);
   });
   after(async () => {
     await database.close();
@@ -25,7 +25,7 @@ describe('GatewayStore on SQLite', () => {
   });
 
   it('migrations are recorded and idempotent', async () => {
-    const again = await openDatabase(`sqlite://${join(dir, 'gw.db')}`);
+    const again = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
     assert.deepEqual(again.migrations.applied, []);
     await again.close();
   });
