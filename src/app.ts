@@ -39,6 +39,7 @@ const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
   const app = createHttpServer(config, deps);
+  if (database.imported !== undefined) app.log.info({ ...database.imported }, 'copied the old SQLite database into PostgreSQL');
   const backend = deps.backend ?? createBackendClient(config.backend);
   const upstream = deps.upstream ?? createKatelloClient(config.upstream);
   const now = deps.now ?? Date.now;

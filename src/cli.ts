@@ -9,6 +9,7 @@ import { buildApp } from './app.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { loadConfig } from './config/load.js';
 import { runChecks } from './check/run-checks.js';
+import { isWorkerProcess, superviseWorkers } from './http/workers.js';
 import { openDatabase } from './store/connect.js';
 
 const EXIT_CONFIG = 2;
@@ -22,8 +23,20 @@ function configOrExit(file: string | undefined): GatewayConfig {
   return result.config;
 }
 
-async function serve(options: { config?: string }): Promise<void> {
+async function serve(options: { config?: string; workers?: string }): Promise<void> {
   const config = configOrExit(options.config);
+  const workers = options.workers === undefined ? config.server.workers : Number(options.workers);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+    process.stderr.write(`container-gateway: invalid configuration:\n  --workers: must be an integer from 1 to 256\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  if (workers > 1 && !isWorkerProcess()) {
+    // Migrate once, before any worker starts serving.
+    const database = await openDatabase(config.database);
+    await database.close();
+    superviseWorkers(workers, { log: (message, fields) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message, ...fields })}\n`) });
+    return;
+  }
   const app = await buildApp(config);
   const { host, port } = config.server.listen;
   try {
@@ -68,7 +81,12 @@ async function migrate(options: { config?: string }): Promise<void> {
 const program = new Command()
   .name('container-gateway')
   .description('Authentication and authorization gateway in front of a container registry');
-program.command('serve').description('run the gateway').option('-c, --config <file>', 'configuration file (YAML)').action(serve);
+program
+  .command('serve')
+  .description('run the gateway')
+  .option('-c, --config <file>', 'configuration file (YAML)')
+  .option('-w, --workers <n>', 'worker processes sharing the port (default: server.workers)')
+  .action(serve);
 program.command('migrate').description('bring the database schema up to date and exit').option('-c, --config <file>', 'configuration file (YAML)').action(migrate);
 program.command('check').description('validate config and reach database, backend and upstream').option('-c, --config <file>', 'configuration file (YAML)').action(check);
 

@@ -21,6 +21,7 @@ export interface GatewayConfig {
     readonly trustedProxies: readonly string[];
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
+    readonly workers: number;
   };
   readonly database: RawConfig['database'];
   readonly backend: Omit<RawConfig['backend'], 'url' | 'clientUrl' | 'tls'> & {

@@ -102,6 +102,7 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       trustedProxies: raw.server.trustedProxies,
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
+      workers: raw.server.workers,
     },
     database: raw.database,
     backend: {

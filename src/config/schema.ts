@@ -33,6 +33,8 @@ export const configSchema = z
           .strict()
           .optional(),
         trustedProxies: z.array(z.string()).default([]),
+        /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
+        workers: z.number().int().min(1).max(256).default(1),
         /** Largest request body accepted anywhere (management pushes are the big ones). */
         bodyLimitBytes: z.number().int().positive().default(64 * 1024 * 1024),
       })

@@ -10,6 +10,7 @@ import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import type { RawConfig } from '../config/schema.js';
+import { importSqliteIfEmpty, type SqliteImport } from './migrate-from-sqlite.js';
 import { runMigrations, type DialectName, type MigrationReport } from './migrations.js';
 import type { Database } from './schema.js';
 
@@ -21,6 +22,8 @@ export interface OpenDatabase {
   /** Where the data lives, for logs and `check` (never the password). */
   readonly location: string;
   readonly migrations: MigrationReport;
+  /** Set when this open copied an old SQLite database over (database.migrateFrom). */
+  readonly imported?: SqliteImport;
   /** The raw SQLite handle (for data_version) or PostgreSQL pool (for LISTEN); I/O adapters only. */
   readonly sqlite?: SqliteDatabase.Database;
   readonly pgPool?: pg.Pool;
@@ -48,8 +51,11 @@ export function describeDatabaseUrl(url: string): string {
 export async function openDatabase(settings: DatabaseSettings, options: { migrate?: boolean } = {}): Promise<OpenDatabase> {
   const opened = isPostgresUrl(settings.url) ? openPostgres(settings) : openSqlite(settings);
   try {
-    const migrations = options.migrate === false ? { applied: [], current: undefined } : await runMigrations(opened.db as Kysely<unknown>, opened.dialect);
-    return { ...opened, migrations };
+    if (options.migrate === false) return { ...opened, migrations: { applied: [], current: undefined } };
+    const migrations = await runMigrations(opened.db as Kysely<unknown>, opened.dialect);
+    const imported =
+      opened.dialect === 'postgres' && settings.migrateFrom != null ? await importSqliteIfEmpty(opened.db, sqliteFileOf(settings.migrateFrom) ?? settings.migrateFrom) : undefined;
+    return { ...opened, migrations, ...(imported === undefined ? {} : { imported }) };
   } catch (error) {
     await opened.close();
     throw error;

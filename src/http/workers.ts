@@ -1,0 +1,45 @@
+/**
+ * Running N worker processes that share the listening port (node:cluster). The primary only
+ * supervises: it migrates the database once before forking (so workers never race on the
+ * schema), replaces a worker that dies unexpectedly, and on SIGTERM/SIGINT asks every worker to
+ * drain its in-flight requests and exits when they are gone (bounded).
+ */
+import cluster from 'node:cluster';
+
+const RESTART_DELAY_MS = 500;
+const DRAIN_DEADLINE_MS = 10_000;
+
+export interface Supervisor {
+  readonly log: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+export function superviseWorkers(count: number, supervisor: Supervisor): void {
+  let stopping = false;
+  const fork = () => cluster.fork();
+  for (let index = 0; index < count; index += 1) fork();
+
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    supervisor.log('worker died; starting a replacement', { pid: worker.process.pid, code, signal });
+    setTimeout(fork, RESTART_DELAY_MS).unref();
+  });
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    supervisor.log('stopping workers', { signal });
+    const workers = Object.values(cluster.workers ?? {});
+    if (workers.length === 0) process.exit(0);
+    for (const worker of workers) worker?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(1), DRAIN_DEADLINE_MS + 1_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export function isWorkerProcess(): boolean {
+  return cluster.isWorker;
+}
