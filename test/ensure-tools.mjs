@@ -1,11 +1,16 @@
 #!/usr/bin/env node
-// Before `npm test`: the integration suites drive real parts — Debian's docker-registry and skopeo.
+// Before `npm test`: the integration suites drive real parts — Debian's docker-registry, skopeo
+// and a throwaway PostgreSQL server.
 // On a fresh Debian machine (as root) they are installed here; elsewhere we say what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 
 const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', openssl: 'openssl' };
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const missing = Object.entries(tools).filter(([command]) => !has(command)).map(([, pkg]) => pkg);
+const postgresRoot = '/usr/lib/postgresql';
+const hasPostgresServer = existsSync(postgresRoot) && readdirSync(postgresRoot).some((version) => existsSync(`${postgresRoot}/${version}/bin/initdb`));
+if (!hasPostgresServer) missing.push('postgresql');
 if (missing.length === 0) process.exit(0);
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

@@ -14,6 +14,7 @@ import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { seedRegistry, type SeedData } from './harness/seed.js';
 import { dockerReference, runSkopeo, skopeoCopyToDir, skopeoInspect, verifyDirCopy } from './harness/skopeo.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startPostgres, type RunningPostgres } from '../support/postgres.js';
 
 const PUBLIC = 'library/alpine-ish';
 const ALICE_REPO = 'org/team/app';
@@ -45,7 +46,9 @@ function visible(response: HttpResponse): unknown {
   return { status: response.status, headers, body: anyName(response.body.toString('utf8')) };
 }
 
-describe('who may see what', () => {
+for (const database of ['sqlite', 'postgres'] as const) describe(`who may see what (${database})`, () => {
+  let postgres: RunningPostgres | undefined;
+  let databaseUrl: string | undefined;
   let registry: RunningRegistry;
   let seed: SeedData;
   let katello: FakeKatello;
@@ -74,7 +77,11 @@ describe('who may see what', () => {
         bob: { password: 'bob-password', repositories: [BOB_REPO] },
       },
     });
-    gateway = await startGateway({ backendUrl: registry.url, upstreamUrl: katello.url, dataDir });
+    if (database === 'postgres') {
+      postgres = await startPostgres();
+      databaseUrl = postgres.createDatabase('authorization');
+    }
+    gateway = await startGateway({ backendUrl: registry.url, upstreamUrl: katello.url, dataDir, ...(databaseUrl === undefined ? {} : { databaseUrl }) });
     await gateway.publish([
       { name: PUBLIC },
       { name: 'many/tags' },
@@ -87,6 +94,7 @@ describe('who may see what', () => {
     await gateway?.stop();
     await katello?.stop();
     await registry?.stop();
+    await postgres?.stop();
     rmSync(workDir, { recursive: true, force: true });
     rmSync(dataDir, { recursive: true, force: true });
   });
@@ -256,7 +264,7 @@ describe('who may see what', () => {
   it('after a restart, tokens issued before still work (the cache is the database)', async () => {
     const token = await tokenFor('alice', 'alice-password');
     await gateway.stop();
-    gateway = await startGateway({ backendUrl: registry.url, upstreamUrl: katello.url, dataDir });
+    gateway = await startGateway({ backendUrl: registry.url, upstreamUrl: katello.url, dataDir, ...(databaseUrl === undefined ? {} : { databaseUrl }) });
     katello.resetCounts();
     assert.equal((await get(`/v2/${ALICE_REPO}/tags/list`, token)).status, 200);
     assert.deepEqual(json<{ repositories: string[] }>(await get('/v2/_catalog', token)).repositories, [PUBLIC, 'many/tags', ALICE_REPO]);

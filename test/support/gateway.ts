@@ -31,6 +31,8 @@ export interface GatewayOptions {
   readonly env?: Record<string, string>;
   /** Reuse a data directory (restart tests). */
   readonly dataDir?: string;
+  /** A PostgreSQL URL instead of the SQLite file in dataDir. */
+  readonly databaseUrl?: string;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
@@ -39,7 +41,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cg-gateway-'));
   const config = testConfig({
     CG_SERVER_LISTEN: host,
-    CG_DATABASE_URL: `sqlite://${join(dataDir, 'gateway.db')}`,
+    CG_DATABASE_URL: options.databaseUrl ?? `sqlite://${join(dataDir, 'gateway.db')}`,
     CG_BACKEND_URL: options.backendUrl,
     ...(options.upstreamUrl === undefined ? {} : { CG_UPSTREAM_URL: options.upstreamUrl }),
     ...options.env,
