@@ -7,11 +7,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { decideAccess } from './access/decide-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
+import healthPlugin from './health/plugin.js';
 import identityPlugin from './identity/plugin.js';
 import { createCertificateReader } from './identity/client-certificate.js';
 import { KnownHosts } from './identity/known-hosts.js';
@@ -22,6 +24,7 @@ import registryPlugin from './registry/plugin.js';
 import { AccessFactsCache } from './store/access-facts-cache.js';
 import { watchPostgres, watchSqlite } from './store/change-feed.js';
 import { openDatabase } from './store/connect.js';
+import { pendingMigrations } from './store/migrations.js';
 import { GatewayStore } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
 import tokenPlugin from './token/plugin.js';
@@ -101,6 +104,13 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       flatpakIndexPath: config.backend.flatpakIndexPath,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
     });
+  });
+  await app.register(healthPlugin, {
+    db: database.db,
+    schemaCurrent: async () => (await pendingMigrations(database.db as Kysely<unknown>, database.dialect)).length === 0,
+    backend,
+    upstream,
+    upstreamConfigured: config.upstream.url !== null,
   });
   await app.register(tokenPlugin, { upstream, store, facts, userTokens, anonymousTokens, now });
   await app.register(managementPlugin, {

@@ -2,12 +2,12 @@
  * runChecks: what `check` prints (zot's `verify`): the configuration as understood, and whether
  * each outside part answers. Every line is `ok`, `warn` or `FAIL`; any FAIL makes the exit non-zero.
  */
-import { request } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
 import type { Kysely } from 'kysely';
 import { createBackendClient } from '../backend/client.js';
 import { openDatabase } from '../store/connect.js';
 import { pendingMigrations } from '../store/migrations.js';
+import { createKatelloClient } from '../upstream/katello-client.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -63,13 +63,12 @@ async function checkBackend(config: GatewayConfig): Promise<Line> {
 
 async function checkUpstream(config: GatewayConfig): Promise<Line> {
   if (config.upstream.url === null) return { status: 'warn', what: 'upstream', detail: 'not configured: user logins are refused' };
-  const target = new URL(`${config.upstream.registryPath}token`, config.upstream.url);
+  const client = createKatelloClient(config.upstream);
   try {
-    const response = await request(target, { method: 'GET', headersTimeout: 5_000, bodyTimeout: 5_000 });
-    await response.body.dump();
-    return { status: 'ok', what: 'upstream', detail: `${config.upstream.url.origin} answers (${response.statusCode})` };
-  } catch (error) {
-    return { status: 'FAIL', what: 'upstream', detail: `${config.upstream.url.origin} unreachable: ${describe(error)}` };
+    const reachable = await client.ping(5_000);
+    return { status: reachable.ok ? 'ok' : 'FAIL', what: 'upstream', detail: `${config.upstream.url.origin} ${reachable.detail}` };
+  } finally {
+    await client.close();
   }
 }
 

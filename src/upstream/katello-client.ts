@@ -23,6 +23,8 @@ export interface UpstreamClient {
   login(authorization: string, query: { account: string; scopes: readonly string[]; service?: string }): Promise<UpstreamToken>;
   catalogForUser(authorization: string): Promise<string[]>;
   catalogForHost(uuid: string): Promise<string[]>;
+  /** Whether the management server answers at all (for /readyz and `check`). */
+  ping(timeoutMs: number): Promise<{ ok: boolean; detail: string }>;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,13 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     const unconfigured = async (): Promise<never> => {
       throw new UpstreamUnavailable('no upstream (management server) is configured');
     };
-    return { login: unconfigured, catalogForUser: unconfigured, catalogForHost: unconfigured, close: async () => undefined };
+    return {
+      login: unconfigured,
+      catalogForUser: unconfigured,
+      catalogForHost: unconfigured,
+      ping: async () => ({ ok: false, detail: 'not configured' }),
+      close: async () => undefined,
+    };
   }
   const tls = config.tls;
   const pool = new Pool(base.origin, {
@@ -91,6 +99,15 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     },
     catalogForUser: (authorization) => catalog({ authorization }),
     catalogForHost: (uuid) => catalog({ hostuuid: uuid }),
+    async ping(timeoutMs) {
+      try {
+        const response = await pool.request({ path: pathOf('token'), method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
+        await response.body.dump();
+        return { ok: response.statusCode < 500, detail: `answered with ${response.statusCode}` };
+      } catch (error) {
+        return { ok: false, detail: `unreachable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
+      }
+    },
     close: () => pool.close(),
   };
 }
