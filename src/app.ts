@@ -86,7 +86,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const publicUrl = config.server.publicUrl;
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
   const readClientCertificate = createCertificateReader({
-    clientCa: config.server.tls?.clientCa,
+    socketClientCa: config.server.tls?.clientCa,
+    headerClientCa: config.server.proxyClientCa,
     trustedProxies: config.server.trustedProxySet,
     hasTrustedProxies: config.server.trustedProxies.length > 0,
   });
@@ -102,6 +103,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
         decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
       catalog: (identity) => facts.visibleRepositories(identity),
       flatpakIndexPath: config.backend.flatpakIndexPath,
+      publicUrl,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
     });
   });

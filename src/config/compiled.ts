@@ -19,6 +19,8 @@ export interface GatewayConfig {
     readonly publicUrl: URL;
     readonly tls?: { readonly cert: Buffer; readonly key: Buffer; readonly clientCa?: Buffer; readonly files: NonNullable<RawConfig['server']['tls']> };
     readonly trustedProxies: readonly string[];
+    /** CA for certificates in trusted proxies' headers (server.proxyClientCa, else server.tls.clientCa). */
+    readonly proxyClientCa?: Buffer;
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
     readonly workers: number;

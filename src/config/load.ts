@@ -87,6 +87,11 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
     if (!addTrustedProxy(trustedProxySet, entry)) problems.push(`server.trustedProxies: "${entry}" is not an IP address or CIDR`);
   }
 
+  const proxyClientCa = raw.server.proxyClientCa === undefined ? tls?.clientCa : readPem('server.proxyClientCa', raw.server.proxyClientCa, problems);
+  if (raw.management.clientCertCNs.length > 0 && tls?.clientCa === undefined) {
+    problems.push('management.clientCertCNs: needs server.tls.clientCa (client certificates are only requested when it is set)');
+  }
+
   const scheme = tls === undefined ? 'http' : 'https';
   const publicUrl = new URL(raw.server.publicUrl ?? `${scheme}://${raw.server.listen}`);
 
@@ -100,6 +105,7 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       publicUrl,
       ...(tls === undefined ? {} : { tls }),
       trustedProxies: raw.server.trustedProxies,
+      ...(proxyClientCa === undefined ? {} : { proxyClientCa }),
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
       workers: raw.server.workers,

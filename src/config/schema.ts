@@ -33,6 +33,12 @@ export const configSchema = z
           .strict()
           .optional(),
         trustedProxies: z.array(z.string()).default([]),
+        /**
+         * CA that client certificates forwarded by a trusted proxy (X-RHSM-SSL-Client-Cert,
+         * SSL_CLIENT_CERT) must chain to. Defaults to server.tls.clientCa; needed when the gateway
+         * itself speaks plain HTTP behind a TLS-terminating proxy.
+         */
+        proxyClientCa: filePath.optional(),
         /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
         workers: z.number().int().min(1).max(256).default(1),
         /** Largest request body accepted anywhere (management pushes are the big ones). */

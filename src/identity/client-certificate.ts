@@ -2,8 +2,9 @@
  * Host identity from a client certificate (a Red Hat Subscription Manager consumer certificate,
  * subject CN = host UUID), either from our own TLS connection or — only when the request comes
  * from a configured trusted proxy — from the `X-RHSM-SSL-Client-Cert` / `SSL_CLIENT_CERT` header
- * a TLS-terminating Apache or nginx sets. A certificate that does not verify against
- * server.tls.clientCa, or is outside its validity period, identifies nobody.
+ * a TLS-terminating Apache or nginx sets (nginx: `$ssl_client_escaped_cert`; Node refuses
+ * tab-folded header values). A certificate that does not verify against server.tls.clientCa
+ * (or server.proxyClientCa for headers), or is outside its validity period, identifies nobody.
  */
 import { X509Certificate } from 'node:crypto';
 import type { BlockList } from 'node:net';
@@ -20,13 +21,16 @@ export type CertificateOutcome = { kind: 'none' } | { kind: 'host'; uuid: string
 const NONE: CertificateOutcome = { kind: 'none' };
 
 export interface ClientCertificateOptions {
-  readonly clientCa: Buffer | undefined;
+  /** The TLS listener verifies certificates against this itself (server.tls.clientCa). */
+  readonly socketClientCa: Buffer | undefined;
+  /** Certificates in trusted proxies' headers must chain to this, when set. */
+  readonly headerClientCa: Buffer | undefined;
   readonly trustedProxies: BlockList;
   readonly hasTrustedProxies: boolean;
 }
 
 export function createCertificateReader(options: ClientCertificateOptions) {
-  const caCertificates = options.clientCa === undefined ? [] : splitPem(options.clientCa.toString('utf8')).map((pem) => new X509Certificate(pem));
+  const caCertificates = options.headerClientCa === undefined ? [] : splitPem(options.headerClientCa.toString('utf8')).map((pem) => new X509Certificate(pem));
   // A TLS connection's certificate cannot change, so it is read once per connection.
   const perSocket = new WeakMap<object, CertificateOutcome>();
 
@@ -54,7 +58,7 @@ export function createCertificateReader(options: ClientCertificateOptions) {
     }
     if (new Date(certificate.validFrom) > now || new Date(certificate.validTo) < now) return { kind: 'ignored', reason: 'certificate outside its validity period' };
     if (caCertificates.length > 0 && !caCertificates.some((ca) => certificate.checkIssued(ca) && certificate.verify(ca.publicKey))) {
-      return { kind: 'ignored', reason: 'certificate not issued by server.tls.clientCa' };
+      return { kind: 'ignored', reason: 'certificate not issued by the configured client CA' };
     }
     return hostOf(commonNameOf(certificate.subject));
   }

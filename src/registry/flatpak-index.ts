@@ -3,7 +3,7 @@
  * query and filtered to the caller's visible repositories (`Results` entries whose `Name` the
  * caller may see). The ETag is computed from each caller's filtered index — never the backend's,
  * which describes repositories this caller must not learn about — so conditional requests work
- * per caller.
+ * per caller. `Registry` is rewritten to the gateway's public URL, so flatpak pulls through it.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -15,15 +15,28 @@ import { splitUrl } from './paths.js';
 
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
-export async function serveFlatpakIndex(request: FastifyRequest, reply: FastifyReply, deps: { backend: BackendClient; indexPath: string; catalog: CatalogSource }): Promise<unknown> {
+export interface FlatpakIndexDependencies {
+  readonly backend: BackendClient;
+  readonly indexPath: string;
+  readonly catalog: CatalogSource;
+  /** Flatpak pulls from the index's `Registry` URL: it must be the gateway, not the backend. */
+  readonly publicUrl: URL;
+}
+
+export async function serveFlatpakIndex(request: FastifyRequest, reply: FastifyReply, deps: FlatpakIndexDependencies): Promise<unknown> {
   const { query } = splitUrl(request.raw.url ?? '');
   const url = new URL(deps.indexPath, deps.backend.baseUrl);
   url.search = query;
   const response = await deps.backend.send({ method: 'GET', url, headers: { accept: 'application/json' } });
+  if (response.statusCode === 400) {
+    await response.body.dump();
+    // Pulp refuses index queries without the filters flatpak always sends; that is the client's error.
+    throw new RegistryError('BAD_REQUEST', { message: 'the backend refused this index query' });
+  }
   if (response.statusCode !== 200) throw await backendFailure(response, 'NOT_FOUND');
   const text = (await readBounded(response.body, MAX_INDEX_BYTES)).toString('utf8');
   const visible = new Set(await deps.catalog(request.identity));
-  const filtered = Buffer.from(JSON.stringify(filterIndex(text, visible)));
+  const filtered = Buffer.from(JSON.stringify({ ...filterIndex(text, visible), Registry: deps.publicUrl.href }));
   const etag = `"${createHash('sha256').update(filtered).digest('base64url')}"`;
   reply.header('etag', etag).header('cache-control', 'private, no-cache').header('vary', 'authorization');
   if (ifNoneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();

@@ -29,6 +29,7 @@ export interface RegistryDependencies {
   readonly catalog: CatalogSource;
   /** Backend path of the flatpak index (Pulp serves it at /index/static). */
   readonly flatpakIndexPath: string;
+  readonly publicUrl: URL;
   /** Where clients fetch tokens: realm and service of every Bearer challenge. */
   readonly challenge: { readonly realm: string; readonly service: string };
 }
@@ -80,7 +81,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
   });
 
   app.get('/index/static', async (request, reply) =>
-    serveFlatpakIndex(request, reply, { backend: deps.backend, indexPath: deps.flatpakIndexPath, catalog: deps.catalog }),
+    serveFlatpakIndex(request, reply, { backend: deps.backend, indexPath: deps.flatpakIndexPath, catalog: deps.catalog, publicUrl: deps.publicUrl }),
   );
 
   app.get('/v1/search', async (request, reply) => serveSearch(request, reply, deps.catalog));
