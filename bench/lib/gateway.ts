@@ -21,6 +21,8 @@ export interface GatewayOptions {
   upstreamUrl: string;
   /** Extra CG_* variables (e.g. CG_LOG_LEVEL). */
   extraEnv?: Record<string, string>;
+  /** Extra node options, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR']. */
+  nodeArgs?: string[];
 }
 
 export interface RunningGateway {
@@ -60,7 +62,7 @@ export async function startGateway(opts: GatewayOptions): Promise<RunningGateway
   };
   const log = createWriteStream(logFile);
   const child = trackChild(
-    spawn(process.execPath, [path.join(opts.repoRoot, 'dist', 'cli.js'), 'serve'], {
+    spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(opts.repoRoot, 'dist', 'cli.js'), 'serve'], {
       cwd: dataDir,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -97,9 +97,10 @@ async function runWrk(spec: LoadSpec): Promise<LoadResult> {
   const args = [
     `-t${threads}`,
     `-c${spec.connections}`,
-    `-d${spec.durationS}s`,
+    // wrk takes whole seconds only.
+    `-d${Math.max(1, Math.round(spec.durationS))}s`,
     '--timeout',
-    `${spec.timeoutS}s`,
+    `${Math.max(1, Math.round(spec.timeoutS))}s`,
     '-s',
     luaPath,
   ];
