@@ -27,7 +27,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
   const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, method);
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Manifests are small: reading them whole is faster than streaming, and bounded.
-  const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES);
+  const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
   if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
     deps.manifestCache.set(cacheKey, { status: outcome.status, headers: outcome.headers, body: manifest });
   }
@@ -36,7 +36,8 @@ export async function serveManifest(name: string, reference: string, request: Fa
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps);
+  // A blob may take long: a client that leaves aborts the backend request too.
+  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, undefined, abortWhenClientLeaves(reply));
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Streamed, never buffered: a 1 GiB layer must not grow the process.
   return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
@@ -54,7 +55,7 @@ export async function serveReferrers(
   const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
   const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps);
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  const index = await readBounded(outcome.body, MAX_MANIFEST_BYTES);
+  const index = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
   return reply.code(outcome.status).headers(outcome.headers).send(index);
 }
 
@@ -65,12 +66,13 @@ function fetchFromBackend(
   reply: FastifyReply,
   deps: ContentDeps,
   method: 'GET' | 'HEAD' = request.method === 'HEAD' ? 'HEAD' : 'GET',
+  signal?: AbortSignal,
 ): Promise<ContentOutcome> {
   return fetchContent(deps.backend, deps.delivery, {
     method,
     pathAndQuery,
     headers: forwardedHeaders(request),
-    signal: abortWhenClientLeaves(reply),
+    ...(signal === undefined ? {} : { signal }),
     notFoundCode,
   });
 }

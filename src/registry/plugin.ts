@@ -13,6 +13,7 @@ import type { BackendClient } from '../backend/client.js';
 import type { DeliveryPolicy } from '../backend/content.js';
 import type { ManifestCache } from '../backend/manifest-cache.js';
 import { Challenge, RegistryError } from '../errors/registry-error.js';
+import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
 import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
@@ -34,8 +35,6 @@ export interface RegistryDependencies {
   readonly challenge: { readonly realm: string; readonly service: string };
 }
 
-export const API_VERSION_HEADER = 'docker-distribution-api-version';
-
 declare module 'fastify' {
   interface FastifyRequest {
     /** Set once the access decision is made; the request log reports it. */
@@ -44,10 +43,6 @@ declare module 'fastify' {
 }
 
 const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
-  app.addHook('onRequest', async (_request, reply) => {
-    reply.header(API_VERSION_HEADER, 'registry/2.0');
-  });
-
   // Push verbs are refused before identity or body parsing: this gateway serves pulls only.
   app.route({
     method: ['POST', 'PUT', 'PATCH', 'DELETE'],
@@ -63,6 +58,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     url: '/v2/*',
     exposeHeadRoute: false,
     handler: async (request, reply) => {
+      reply.header(API_VERSION_HEADER, API_VERSION);
       const { path, query } = splitUrl(request.raw.url ?? '/');
       const route = parseRegistryPath(path);
       if (route.kind === 'upload') {
