@@ -72,17 +72,20 @@ export function parseRegistryPath(path: string): RegistryPath {
   throw new RegistryError('NOT_FOUND');
 }
 
+/**
+ * Percent-escapes and backslashes (no legitimate name, tag or digest contains either), and empty,
+ * "." or ".." segments. The upload endpoint is the one path the spec writes with a trailing slash.
+ */
+const PATH_TRICK = /%|\\|\/\/|\/\.\.?(?:\/|$)|\/$/;
+
 function rejectPathTricks(path: string): void {
   if (path.length > MAX_PATH_LENGTH) {
     throw new RegistryError('NAME_INVALID', { message: 'path too long' });
   }
-  // No legitimate name, tag or digest contains '%', so any escape is a trick (%2F, %2E, %00...).
+  const checked = path.endsWith('/blobs/uploads/') ? path.slice(0, -1) : path;
+  if (!PATH_TRICK.test(checked)) return;
   if (path.includes('%') || path.includes('\\')) {
     throw new RegistryError('NAME_INVALID', { message: 'percent-encoded or escaped characters are not allowed in repository paths' });
   }
-  // The upload endpoint is the one path the spec writes with a trailing slash.
-  const segments = path.replace(/\/blobs\/uploads\/$/, '/blobs/uploads').split('/').slice(1);
-  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw new RegistryError('NAME_INVALID', { message: 'empty, "." or ".." path segments are not allowed' });
-  }
+  throw new RegistryError('NAME_INVALID', { message: 'empty, "." or ".." path segments are not allowed' });
 }
