@@ -47,7 +47,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const upstream = deps.upstream ?? createKatelloClient(config.upstream);
   const now = deps.now ?? Date.now;
 
-  const store = new GatewayStore(database.db, database.dialect);
+  const store = new GatewayStore(database.db, database.dialect, database.reads);
   const facts = new AccessFactsCache(store);
   const userTokens = new UserTokens(store);
   const anonymousKey = await store.ensureSecret('anonymous-token-key', randomBytes(32).toString('base64'));

@@ -45,8 +45,8 @@ const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app,
     request.managementCaller = caller;
   });
 
-  const changed = (request: FastifyRequest, what: string, counts: object): object => {
-    deps.facts.invalidateAll();
+  const changed = async (request: FastifyRequest, what: string, counts: object): Promise<object> => {
+    await deps.facts.refresh();
     deps.onChange?.();
     request.log.info({ management: what, by: request.managementCaller?.name, ...counts }, 'management update');
     return { status: 'ok', ...counts };

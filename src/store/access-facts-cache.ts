@@ -1,7 +1,10 @@
 /**
  * AccessFactsCache: the facts every access decision needs (repositories, and which ones each
  * user or host is mapped to), kept in process so the hot path does no database work once warm.
- * Management pushes invalidate everything; a login invalidates only that user.
+ * Management pushes invalidate everything; a login invalidates only that user. After a push the
+ * old repository snapshot keeps answering while the new one loads (a 100,000-repository load
+ * takes a moment), so pulls never wait for it; the push itself waits, so its caller sees its
+ * effect as soon as it is answered.
  */
 import type { AccessFacts } from '../access/decide-access.js';
 import { unreachable, type Identity } from '../access/identity.js';
@@ -22,8 +25,9 @@ export class AccessFactsCache {
   private snapshot: RepositorySnapshot | undefined;
   private snapshotLoading: Promise<RepositorySnapshot> | undefined;
   private readonly callerMappings = new Map<string, ReadonlySet<number>>();
-  /** Bumped on every invalidation so a load that raced with a write is not cached. */
-  private epoch = 0;
+  /** Bumped on every invalidation, so a load that raced with a write is not kept. */
+  private snapshotEpoch = 0;
+  private mappingsEpoch = 0;
 
   constructor(private readonly store: GatewayStore) {}
 
@@ -48,28 +52,43 @@ export class AccessFactsCache {
     return visibleRepositories(snapshot.publicSorted, names);
   }
 
+  /** Everything may have changed: reload in the background, serving the old snapshot meanwhile. */
   invalidateAll(): void {
-    this.epoch += 1;
-    this.snapshot = undefined;
+    this.snapshotEpoch += 1;
+    this.mappingsEpoch += 1;
     this.snapshotLoading = undefined;
     this.callerMappings.clear();
+    this.loadSnapshot().catch(() => {
+      // The next request that needs the snapshot tries again.
+      this.snapshot = undefined;
+    });
+  }
+
+  /** Invalidates everything and resolves once the new snapshot is in place. */
+  async refresh(): Promise<void> {
+    this.invalidateAll();
+    for (;;) {
+      const epoch = this.snapshotEpoch;
+      await this.loadSnapshot();
+      if (epoch === this.snapshotEpoch && this.snapshot !== undefined) return;
+    }
   }
 
   invalidateCaller(identity: Identity): void {
-    this.epoch += 1;
+    this.mappingsEpoch += 1;
     this.callerMappings.delete(callerKey(identity));
   }
 
   private async loadSnapshot(): Promise<RepositorySnapshot> {
     if (this.snapshotLoading !== undefined) return this.snapshotLoading;
-    const epoch = this.epoch;
+    const epoch = this.snapshotEpoch;
     const loading = this.store.loadRepositories().then((rows) => {
       const snapshot: RepositorySnapshot = {
         byName: new Map(rows.map((row) => [row.name, row])),
         nameById: new Map(rows.map((row) => [row.id, row.name])),
         publicSorted: rows.filter((row) => !row.authRequired).map((row) => row.name).sort(compareCodeUnits),
       };
-      if (epoch === this.epoch) this.snapshot = snapshot;
+      if (epoch === this.snapshotEpoch) this.snapshot = snapshot;
       return snapshot;
     });
     this.snapshotLoading = loading;
@@ -84,9 +103,9 @@ export class AccessFactsCache {
     const key = callerKey(identity);
     const cached = this.callerMappings.get(key);
     if (cached !== undefined) return cached;
-    const epoch = this.epoch;
+    const epoch = this.mappingsEpoch;
     const ids = new Set(await this.loadMappings(identity));
-    if (epoch === this.epoch) {
+    if (epoch === this.mappingsEpoch) {
       if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
         const oldest = this.callerMappings.keys().next().value;
         if (oldest !== undefined) this.callerMappings.delete(oldest);

@@ -18,6 +18,8 @@ export type DatabaseSettings = Pick<RawConfig['database'], 'url'> & Partial<RawC
 
 export interface OpenDatabase {
   readonly db: Kysely<Database>;
+  /** Where reads go: a second SQLite connection (WAL lets it read while `db` writes), or `db`. */
+  readonly reads: Kysely<Database>;
   readonly dialect: DialectName;
   /** Where the data lives, for logs and `check` (never the password). */
   readonly location: string;
@@ -72,12 +74,20 @@ function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  // An in-memory database exists once per connection, so it cannot have a second one.
+  const reader = file === ':memory:' ? undefined : new SqliteDatabase(file, { readonly: true });
+  reader?.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
+  const reads = reader === undefined ? db : new Kysely<Database>({ dialect: new SqliteDialect({ database: reader }) });
   return {
     db,
+    reads,
     dialect: 'sqlite',
     location: file === ':memory:' ? 'sqlite (in memory)' : `sqlite ${resolve(file)}`,
     sqlite,
-    close: () => db.destroy(),
+    close: async () => {
+      if (reads !== db) await reads.destroy();
+      await db.destroy();
+    },
   };
 }
 
@@ -94,6 +104,7 @@ function openPostgres(settings: DatabaseSettings): Omit<OpenDatabase, 'migration
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
+    reads: db,
     dialect: 'postgres',
     location: `postgres ${describeDatabaseUrl(settings.url)}`,
     pgPool: pool,

@@ -40,9 +40,14 @@ export interface MappingCounts {
 export class GatewayStore {
   private readonly bulk: BulkWrites;
 
+  /**
+   * @param reads a second connection for reads where the dialect allows one (SQLite in WAL mode):
+   *   pulls that need the database never queue behind a long management transaction.
+   */
   constructor(
     private readonly db: Kysely<Database>,
     dialect: DialectName,
+    private readonly reads: Kysely<Database> = db,
   ) {
     this.bulk = bulkWritesFor(dialect);
   }
@@ -50,12 +55,12 @@ export class GatewayStore {
   // ---- reads ----
 
   async loadRepositories(): Promise<RepositoryRow[]> {
-    const rows = await this.db.selectFrom('repositories').select(['id', 'name', 'auth_required']).execute();
+    const rows = await this.reads.selectFrom('repositories').select(['id', 'name', 'auth_required']).execute();
     return rows.map((row) => ({ id: Number(row.id), name: row.name, authRequired: Number(row.auth_required) === 1 }));
   }
 
   async findTokenOwner(checksum: string): Promise<TokenOwner | undefined> {
-    const row = await this.db
+    const row = await this.reads
       .selectFrom('tokens')
       .innerJoin('users', 'users.id', 'tokens.user_id')
       .select(['users.name as username', 'tokens.expires_at as expiresAt'])
@@ -65,7 +70,7 @@ export class GatewayStore {
   }
 
   async repositoryIdsOfUser(username: string): Promise<number[]> {
-    const rows = await this.db
+    const rows = await this.reads
       .selectFrom('user_repositories')
       .innerJoin('users', 'users.id', 'user_repositories.user_id')
       .select('user_repositories.repository_id as id')
@@ -75,12 +80,12 @@ export class GatewayStore {
   }
 
   async findHost(uuid: string): Promise<boolean> {
-    const row = await this.db.selectFrom('hosts').select('id').where('uuid', '=', uuid).executeTakeFirst();
+    const row = await this.reads.selectFrom('hosts').select('id').where('uuid', '=', uuid).executeTakeFirst();
     return row !== undefined;
   }
 
   async repositoryIdsOfHost(uuid: string): Promise<number[]> {
-    const rows = await this.db
+    const rows = await this.reads
       .selectFrom('host_repositories')
       .innerJoin('hosts', 'hosts.id', 'host_repositories.host_id')
       .select('host_repositories.repository_id as id')
@@ -90,12 +95,12 @@ export class GatewayStore {
   }
 
   async listUsers(): Promise<string[]> {
-    const rows = await this.db.selectFrom('users').select('name').orderBy('name').execute();
+    const rows = await this.reads.selectFrom('users').select('name').orderBy('name').execute();
     return rows.map((row) => row.name);
   }
 
   async readSecret(name: string): Promise<string | undefined> {
-    const row = await this.db.selectFrom('secrets').select('value').where('name', '=', name).executeTakeFirst();
+    const row = await this.reads.selectFrom('secrets').select('value').where('name', '=', name).executeTakeFirst();
     return row?.value;
   }
 
