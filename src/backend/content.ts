@@ -79,12 +79,19 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
   throw new RegistryError('BACKEND_ERROR', { message: 'the backend redirected too many times' });
 }
 
-/** Redirect mode behind a load balancer: clients must reach the content app through clientUrl. */
+/**
+ * Redirect mode behind a load balancer: clients must reach the content app through clientUrl.
+ * Its scheme, host and port replace the Location's; a path in clientUrl is put in front.
+ */
 export function rewriteLocation(target: URL, clientUrl: URL | null): string {
   if (clientUrl === null) return target.href;
   const rewritten = new URL(target.href);
   rewritten.protocol = clientUrl.protocol;
-  rewritten.host = clientUrl.host;
+  // The `host` setter keeps the old port when the new host has none; set both explicitly.
+  rewritten.hostname = clientUrl.hostname;
+  rewritten.port = clientUrl.port;
+  const prefix = clientUrl.pathname.replace(/\/+$/, '');
+  if (prefix !== '') rewritten.pathname = `${prefix}${target.pathname}`;
   return rewritten.href;
 }
 

@@ -24,7 +24,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
   }
   // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
   const method = cacheKey !== undefined ? 'GET' : undefined;
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, method);
+  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, method, abortWhenClientLeaves(reply));
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Manifests are small: reading them whole is faster than streaming, and bounded.
   const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
@@ -36,7 +36,6 @@ export async function serveManifest(name: string, reference: string, request: Fa
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  // A blob may take long: a client that leaves aborts the backend request too.
   const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, undefined, abortWhenClientLeaves(reply));
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Streamed, never buffered: a 1 GiB layer must not grow the process.
@@ -53,7 +52,7 @@ export async function serveReferrers(
 ): Promise<unknown> {
   const artifactType = query.get('artifactType');
   const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
-  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps);
+  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, undefined, abortWhenClientLeaves(reply));
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   const index = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
   return reply.code(outcome.status).headers(outcome.headers).send(index);
@@ -93,7 +92,7 @@ function forwardedHeaders(request: FastifyRequest): Record<string, string> {
 }
 
 /** A client that disconnects aborts the backend request instead of leaving it to run. */
-function abortWhenClientLeaves(reply: FastifyReply): AbortSignal {
+export function abortWhenClientLeaves(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => {
     if (!reply.raw.writableFinished) controller.abort();

@@ -8,6 +8,7 @@ import type { Identity } from '../access/identity.js';
 import type { BackendClient } from '../backend/client.js';
 import { backendFailure, headerValue, readBounded } from '../backend/content.js';
 import { RegistryError } from '../errors/registry-error.js';
+import { abortWhenClientLeaves } from './content-handlers.js';
 import { compareCodeUnits, nextLink, paginate, parsePageRequest } from './pagination.js';
 
 const MAX_LIST_BYTES = 32 * 1024 * 1024;
@@ -20,7 +21,7 @@ export type CatalogSource = (identity: Identity) => Promise<readonly string[]> |
 
 export async function serveTags(name: string, query: URLSearchParams, reply: FastifyReply, backend: BackendClient): Promise<unknown> {
   const page = parsePageRequest(query);
-  const tags = await fetchWholeList(backend, `/v2/${name}/tags/list`, 'tags');
+  const tags = await fetchWholeList(backend, `/v2/${name}/tags/list`, 'tags', abortWhenClientLeaves(reply));
   const sorted = [...tags].sort(compareCodeUnits);
   const result = paginate(sorted, page);
   if (result.next !== undefined) reply.header('link', nextLink(`/v2/${name}/tags/list`, result.next));
@@ -39,11 +40,11 @@ export async function serveCatalog(request: FastifyRequest, reply: FastifyReply,
  * Reads a list endpoint of the backend whole, following its own Link pages (on the backend's
  * origin only) so that the gateway's pages are computed over the complete, sorted list.
  */
-export async function fetchWholeList(backend: BackendClient, path: string, key: 'tags' | 'repositories'): Promise<string[]> {
+export async function fetchWholeList(backend: BackendClient, path: string, key: 'tags' | 'repositories', signal?: AbortSignal): Promise<string[]> {
   const items: string[] = [];
   let url: URL | undefined = new URL(path, backend.baseUrl);
   for (let pageNumber = 0; url !== undefined && pageNumber < MAX_BACKEND_PAGES; pageNumber += 1) {
-    const response = await backend.send({ method: 'GET', url, headers: { accept: 'application/json' } });
+    const response = await backend.send({ method: 'GET', url, headers: { accept: 'application/json' }, ...(signal === undefined ? {} : { signal }) });
     if (response.statusCode !== 200) throw await backendFailure(response, 'NAME_UNKNOWN');
     const text = (await readBounded(response.body, MAX_LIST_BYTES)).toString('utf8');
     items.push(...parseListBody(text, key));

@@ -30,10 +30,20 @@ const endpointPatterns: ReadonlyArray<{ kind: 'manifest' | 'blob' | 'tags' | 're
   { kind: 'referrers', regex: /^\/v2\/(.+)\/referrers\/([^/]+)$/ },
 ];
 
-/** Splits a raw request URL into its path and query string, without decoding either. */
+/**
+ * Splits a raw request target into its path and query string, without decoding either. The
+ * absolute form (`GET http://host/v2/... HTTP/1.1`, RFC 9112 §3.2.2) is reduced to its path.
+ */
 export function splitUrl(rawUrl: string): { path: string; query: string } {
-  const mark = rawUrl.indexOf('?');
-  return mark === -1 ? { path: rawUrl, query: '' } : { path: rawUrl.slice(0, mark), query: rawUrl.slice(mark + 1) };
+  const target = rawUrl.startsWith('/') ? rawUrl : originFormOf(rawUrl);
+  const mark = target.indexOf('?');
+  return mark === -1 ? { path: target, query: '' } : { path: target.slice(0, mark), query: target.slice(mark + 1) };
+}
+
+function originFormOf(absolute: string): string {
+  const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*(.*)$/.exec(absolute);
+  const rest = match?.[1] ?? absolute;
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 export function parseRegistryPath(path: string): RegistryPath {
@@ -56,8 +66,8 @@ export function parseRegistryPath(path: string): RegistryPath {
         return { kind, name };
       case 'manifest':
         if (!isValidTag(last) && !isValidDigest(last)) {
+          // No manifest can have this reference, so it is unknown (the spec's code for a bad reference).
           throw new RegistryError('MANIFEST_UNKNOWN', {
-            status: 400,
             message: 'invalid manifest reference: neither a tag nor a digest',
             detail: { reference: last.slice(0, 300) },
           });

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type Driver } from 'kysely';
 import pg from 'pg';
 import type { RawConfig } from '../config/schema.js';
 import { importSqliteIfEmpty, type SqliteImport } from './migrate-from-sqlite.js';
@@ -30,6 +30,21 @@ export interface OpenDatabase {
   readonly sqlite?: SqliteDatabase.Database;
   readonly pgPool?: pg.Pool;
   close(): Promise<void>;
+}
+
+/**
+ * Write transactions take SQLite's write lock when they begin (BEGIN IMMEDIATE). A deferred
+ * transaction that reads first and writes later fails at once with SQLITE_BUSY_SNAPSHOT when
+ * another process committed in between; an immediate one waits its turn (busy_timeout).
+ */
+class ImmediateTransactionSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+    };
+    return driver;
+  }
 }
 
 export function sqliteFileOf(url: string): string | undefined {
@@ -73,7 +88,7 @@ function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'
   sqlite.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateTransactionSqliteDialect({ database: sqlite }) });
   // An in-memory database exists once per connection, so it cannot have a second one.
   const reader = file === ':memory:' ? undefined : new SqliteDatabase(file, { readonly: true });
   reader?.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);

@@ -40,7 +40,7 @@ describe('requests refused before the backend', () => {
     ['empty segment', 'GET', '/v2/a//b/tags/list', 400, 'NAME_INVALID'],
     ['over-long name', 'GET', `/v2/${'a'.repeat(300)}/tags/list`, 400, 'NAME_INVALID'],
     ['bad digest', 'GET', '/v2/a/blobs/sha256:zz', 400, 'DIGEST_INVALID'],
-    ['bad reference', 'GET', '/v2/a/manifests/-x', 400, 'MANIFEST_UNKNOWN'],
+    ['bad reference', 'GET', '/v2/a/manifests/-x', 404, 'MANIFEST_UNKNOWN'],
     ['unknown endpoint', 'GET', '/v2/a/nothing', 404, 'NOT_FOUND'],
     ['manifest push', 'PUT', '/v2/a/manifests/latest', 405, 'UNSUPPORTED'],
     ['blob upload', 'POST', '/v2/a/blobs/uploads/', 405, 'UNSUPPORTED'],

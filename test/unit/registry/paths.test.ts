@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RegistryError } from '../../../src/errors/registry-error.js';
 import { isValidRepositoryName } from '../../../src/registry/grammar.js';
-import { parseRegistryPath } from '../../../src/registry/paths.js';
+import { parseRegistryPath, splitUrl } from '../../../src/registry/paths.js';
 
 const digest = `sha256:${'a'.repeat(64)}`;
 
@@ -34,9 +34,9 @@ const refused: Array<[string, string, string, number]> = [
   ['upper-case name', '/v2/Alpine/manifests/latest', 'NAME_INVALID', 400],
   ['name starting with separator', '/v2/-a/manifests/latest', 'NAME_INVALID', 400],
   ['name too long', `/v2/${'a'.repeat(256)}/manifests/latest`, 'NAME_INVALID', 400],
-  ['tag too long', `/v2/a/manifests/${'t'.repeat(129)}`, 'MANIFEST_UNKNOWN', 400],
-  ['tag starting with dot', '/v2/a/manifests/.hidden', 'MANIFEST_UNKNOWN', 400],
-  ['tag with colon but not a digest', '/v2/a/manifests/foo:bar', 'MANIFEST_UNKNOWN', 400],
+  ['tag too long', `/v2/a/manifests/${'t'.repeat(129)}`, 'MANIFEST_UNKNOWN', 404],
+  ['tag starting with dot', '/v2/a/manifests/.hidden', 'MANIFEST_UNKNOWN', 404],
+  ['tag with colon but not a digest', '/v2/a/manifests/foo:bar', 'MANIFEST_UNKNOWN', 404],
   ['short sha256 digest', '/v2/a/blobs/sha256:abc', 'DIGEST_INVALID', 400],
   ['upper-case sha256 digest', `/v2/a/blobs/sha256:${'A'.repeat(64)}`, 'DIGEST_INVALID', 400],
   ['unknown digest algorithm', `/v2/a/blobs/md5:${'a'.repeat(32)}`, 'DIGEST_INVALID', 400],
@@ -75,5 +75,13 @@ describe('parseRegistryPath', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('splitUrl', () => {
+  it('splits origin-form targets', () => assert.deepEqual(splitUrl('/v2/a/tags/list?n=1'), { path: '/v2/a/tags/list', query: 'n=1' }));
+  it('reduces absolute-form targets to their path (RFC 9112 §3.2.2)', () => {
+    assert.deepEqual(splitUrl('http://gw.example:5050/v2/a/manifests/v1'), { path: '/v2/a/manifests/v1', query: '' });
+    assert.deepEqual(splitUrl('https://gw.example/v2/?x=1'), { path: '/v2/', query: 'x=1' });
   });
 });
