@@ -11,6 +11,7 @@ import type { Kysely } from 'kysely';
 import { decideAccess } from './access/decide-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
 import { ManifestCache } from './backend/manifest-cache.js';
+import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import healthPlugin from './health/plugin.js';
@@ -99,6 +100,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
       manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
+      redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
       authorize: async (identity, required) =>
         decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
       catalog: (identity) => facts.visibleRepositories(identity),

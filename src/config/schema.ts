@@ -84,6 +84,8 @@ export const configSchema = z
         flatpakIndexPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute path').default('/index/static'),
         /** Memory for manifests fetched by digest (immutable, served without a backend call). 0 disables. */
         manifestCacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
+        /** Redirect mode: seconds a backend redirect for the same request is reused. 0 disables. */
+        redirectCacheSeconds: z.number().int().min(0).max(3600).default(10),
         /** Concurrent keep-alive connections to the backend. */
         connections: z.number().int().positive().default(64),
       })

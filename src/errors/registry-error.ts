@@ -16,7 +16,11 @@ export class RegistryError extends Error {
     options: { message?: string; detail?: unknown; status?: number; headers?: Record<string, string> } = {},
   ) {
     const descriptor = OciCodes[code];
+    // These are answers to clients, not faults: a stack trace would cost more than the request.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(options.message ?? descriptor.message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'RegistryError';
     this.code = code;
     this.status = options.status ?? descriptor.status;

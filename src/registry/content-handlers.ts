@@ -12,7 +12,7 @@ import type { RegistryDependencies } from './plugin.js';
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
-type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache'>;
+type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
 
 export async function serveManifest(name: string, reference: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
   // Conditional requests go to the backend, which knows how to answer them.
@@ -58,7 +58,7 @@ export async function serveReferrers(
   return reply.code(outcome.status).headers(outcome.headers).send(index);
 }
 
-function fetchFromBackend(
+async function fetchFromBackend(
   pathAndQuery: string,
   notFoundCode: OciCode,
   request: FastifyRequest,
@@ -67,13 +67,20 @@ function fetchFromBackend(
   method: 'GET' | 'HEAD' = request.method === 'HEAD' ? 'HEAD' : 'GET',
   signal?: AbortSignal,
 ): Promise<ContentOutcome> {
-  return fetchContent(deps.backend, deps.delivery, {
+  const headers = forwardedHeaders(request);
+  const redirectKey = deps.delivery.mode === 'redirect' && deps.redirectCache.enabled ? `${method} ${pathAndQuery}#${headers.accept ?? ''}#${headers.range ?? ''}` : undefined;
+  const now = Date.now();
+  const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
+  if (remembered !== undefined) return { kind: 'redirect', ...remembered };
+  const outcome = await fetchContent(deps.backend, deps.delivery, {
     method,
     pathAndQuery,
-    headers: forwardedHeaders(request),
+    headers,
     ...(signal === undefined ? {} : { signal }),
     notFoundCode,
   });
+  if (redirectKey !== undefined && outcome.kind === 'redirect') deps.redirectCache.set(redirectKey, outcome.status, outcome.location, now);
+  return outcome;
 }
 
 function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {

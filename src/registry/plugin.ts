@@ -12,6 +12,7 @@ import { repositoryPull, type RequiredAccess } from '../access/required-access.j
 import type { BackendClient } from '../backend/client.js';
 import type { DeliveryPolicy } from '../backend/content.js';
 import type { ManifestCache } from '../backend/manifest-cache.js';
+import type { RedirectCache } from '../backend/redirect-cache.js';
 import { Challenge, RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
 import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
@@ -25,6 +26,8 @@ export interface RegistryDependencies {
   readonly delivery: DeliveryPolicy;
   /** Manifests by digest, kept after the access decision (they are immutable). */
   readonly manifestCache: ManifestCache;
+  /** Redirect mode: the backend's redirects, kept for a few seconds after the access decision. */
+  readonly redirectCache: RedirectCache;
   /** Loads the facts a decision needs and decides; the only door between identity and backend. */
   readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
   readonly catalog: CatalogSource;

@@ -47,7 +47,7 @@ let imageLayout = '';
 /** An https clientUrl (nothing listens there): the scheme must be rewritten too. */
 let httpsClientUrl = '';
 
-const gateways: { redirect?: RunningGateway; clientUrl?: RunningGateway; httpsClientUrl?: RunningGateway; proxy?: RunningGateway } = {};
+const gateways: { redirect?: RunningGateway; cached?: RunningGateway; clientUrl?: RunningGateway; httpsClientUrl?: RunningGateway; proxy?: RunningGateway } = {};
 
 function need<T>(value: T | undefined, what: string): T {
   if (value === undefined) throw new Error(`${what} not started`);
@@ -75,7 +75,9 @@ before(async () => {
   balancer = await startRecordingProxy(pulp.contentUrl);
   httpsClientUrl = `https://127.0.0.1:${await findFreePort()}`;
 
-  gateways.redirect = await startGateway({ backendUrl: pulp.url });
+  // Without the redirect cache, so every client request shows up at the Pulp-like backend.
+  gateways.redirect = await startGateway({ backendUrl: pulp.url, env: { CG_BACKEND_REDIRECT_CACHE_SECONDS: '0' } });
+  gateways.cached = await startGateway({ backendUrl: pulp.url });
   gateways.clientUrl = await startGateway({ backendUrl: pulp.url, env: { CG_BACKEND_CLIENT_URL: balancer.url } });
   gateways.httpsClientUrl = await startGateway({ backendUrl: pulp.url, env: { CG_BACKEND_CLIENT_URL: httpsClientUrl } });
   gateways.proxy = await startGateway({ backendUrl: pulp.url, env: { CG_BACKEND_MODE: 'proxy' } });
@@ -217,6 +219,27 @@ describe('redirect mode (default) against a Pulp-like backend', () => {
     assert.ok(be.counts.blobRedirects >= blobCount, `blob redirects ${be.counts.blobRedirects} < ${blobCount}`);
     assert.ok(be.counts.contentBlobs >= blobCount, `content-app blob fetches ${be.counts.contentBlobs} < ${blobCount}`);
     assert.ok(be.counts.manifestRedirects > 0 && be.counts.contentManifests > 0);
+  });
+});
+
+describe('redirect mode with the redirect cache (the default, backend.redirectCacheSeconds)', () => {
+  it('a repeated request is answered from the cache, after the access decision, with the same Location', async () => {
+    const gw = need(gateways.cached, 'gateway');
+    const be = need(pulp, 'pulp');
+    const layer = firstLayer();
+    const path = `/v2/${IMAGE_REPO}/blobs/${layer.digest}`;
+    const first = await httpRequest(`${gw.url}${path}`);
+    const before = be.counts.blobRedirects;
+    const second = await httpRequest(`${gw.url}${path}`);
+    assert.equal(second.status, first.status);
+    assert.equal(second.headers.location, first.headers.location);
+    assert.equal(be.counts.blobRedirects, before, 'the second request did not reach the backend');
+    // Another Range is another request; and the access decision still runs.
+    await httpRequest(`${gw.url}${path}`, { headers: { Range: 'bytes=0-9' } });
+    assert.equal(be.counts.blobRedirects, before + 1);
+    await gw.publish([{ name: INDEX_REPO }]);
+    assert.equal((await httpRequest(`${gw.url}${path}`)).status, 401, 'unpublished: refused even though the redirect is cached');
+    await gw.publish([{ name: IMAGE_REPO }, { name: INDEX_REPO }]);
   });
 });
 
