@@ -16,8 +16,27 @@ export type IdentityResolver = (request: FastifyRequest) => Identity | Promise<I
 
 const identityPlugin: FastifyPluginAsync<{ resolveIdentity: IdentityResolver }> = async (app, options) => {
   app.decorateRequest('identity', null as never);
-  app.addHook('onRequest', async (request) => {
-    request.identity = await options.resolveIdentity(request);
+  // A callback hook, not an async one: most requests resolve synchronously from the caches.
+  app.addHook('onRequest', (request, _reply, done) => {
+    let resolved: Identity | Promise<Identity>;
+    try {
+      resolved = options.resolveIdentity(request);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
+    if (resolved instanceof Promise) {
+      resolved.then(
+        (identity) => {
+          request.identity = identity;
+          done();
+        },
+        (error: Error) => done(error),
+      );
+      return;
+    }
+    request.identity = resolved;
+    done();
   });
 };
 

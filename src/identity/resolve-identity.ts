@@ -38,20 +38,25 @@ export interface IdentityDependencies {
 
 export function createIdentityResolver(deps: IdentityDependencies) {
   const now = deps.now ?? Date.now;
-  return async function resolveIdentity(request: FastifyRequest): Promise<Identity> {
+
+  function afterUserToken(request: FastifyRequest, username: string | undefined, token: string | undefined, anonymousForm: boolean, at: number): Identity | Promise<Identity> {
+    if (username !== undefined) return { kind: 'user', username };
+    const certificate = deps.readClientCertificate(request, new Date(at));
+    if (certificate.kind === 'host') {
+      const uuid = certificate.uuid;
+      return deps.knownHosts.ensureKnown(uuid).then(() => ({ kind: 'host', uuid }));
+    }
+    if (certificate.kind === 'ignored') request.certificateIgnored = certificate.reason;
+    return anonymousForm && token !== undefined && deps.anonymousTokens.verify(token, at) ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
+  }
+
+  /** Synchronous whenever the caches can answer, which is the hot path. */
+  return function resolveIdentity(request: FastifyRequest): Identity | Promise<Identity> {
     const at = now();
     const token = bearerTokenOf(request.headers.authorization);
     const anonymousForm = token !== undefined && AnonymousTokens.isAnonymousForm(token);
-    if (token !== undefined && !anonymousForm) {
-      const username = await deps.userTokens.ownerOf(token, at);
-      if (username !== undefined) return { kind: 'user', username };
-    }
-    const certificate = deps.readClientCertificate(request, new Date(at));
-    if (certificate.kind === 'host') {
-      await deps.knownHosts.ensureKnown(certificate.uuid);
-      return { kind: 'host', uuid: certificate.uuid };
-    }
-    if (certificate.kind === 'ignored') request.certificateIgnored = certificate.reason;
-    return anonymousForm && deps.anonymousTokens.verify(token, at) ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
+    if (token === undefined || anonymousForm) return afterUserToken(request, undefined, token, anonymousForm, at);
+    const owner = deps.userTokens.ownerOf(token, at);
+    return typeof owner === 'object' ? owner.then((username) => afterUserToken(request, username, token, false, at)) : afterUserToken(request, owner, token, false, at);
   };
 }

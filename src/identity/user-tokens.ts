@@ -15,25 +15,30 @@ export class UserTokens {
 
   constructor(private readonly store: GatewayStore) {}
 
-  /** The owner of a valid, unexpired token, or undefined. */
-  async ownerOf(token: string, nowMs: number): Promise<string | undefined> {
+  /**
+   * The owner of a valid, unexpired token, or undefined. Answers synchronously from the cache
+   * (the hot path), with a promise only when the database must be asked.
+   */
+  ownerOf(token: string, nowMs: number): string | undefined | Promise<string | undefined> {
     const checksum = tokenChecksum(token);
-    let owner = this.known.get(checksum);
-    if (owner === undefined) {
-      const unknownUntil = this.unknown.get(checksum);
-      if (unknownUntil !== undefined && unknownUntil > nowMs) return undefined;
-      owner = await this.store.findTokenOwner(checksum);
-      if (owner === undefined) {
+    const owner = this.known.get(checksum);
+    if (owner !== undefined) return this.unexpired(checksum, owner, nowMs);
+    const unknownUntil = this.unknown.get(checksum);
+    if (unknownUntil !== undefined && unknownUntil > nowMs) return undefined;
+    return this.store.findTokenOwner(checksum).then((found) => {
+      if (found === undefined) {
         remember(this.unknown, checksum, nowMs + UNKNOWN_TTL_MS);
         return undefined;
       }
-      remember(this.known, checksum, owner);
-    }
-    if (owner.expiresAt <= nowMs) {
-      this.known.delete(checksum);
-      return undefined;
-    }
-    return owner.username;
+      remember(this.known, checksum, found);
+      return this.unexpired(checksum, found, nowMs);
+    });
+  }
+
+  private unexpired(checksum: string, owner: TokenOwner, nowMs: number): string | undefined {
+    if (owner.expiresAt > nowMs) return owner.username;
+    this.known.delete(checksum);
+    return undefined;
   }
 
   /** Called after a login stored a token, so a recent "unknown" answer does not shadow it. */

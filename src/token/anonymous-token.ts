@@ -8,7 +8,12 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const PREFIX = 'anon.';
 
+/** Verified tokens remembered, so the hot path does not compute an HMAC per request. */
+const MAX_REMEMBERED = 10_000;
+
 export class AnonymousTokens {
+  private readonly verified = new Map<string, number>();
+
   constructor(private readonly key: Buffer) {}
 
   issue(expiresAtSeconds: number): string {
@@ -17,13 +22,22 @@ export class AnonymousTokens {
 
   /** True for a token this gateway issued that has not expired. */
   verify(token: string, nowMs: number): boolean {
+    const remembered = this.verified.get(token);
+    if (remembered !== undefined) return remembered > nowMs;
+    if (!this.verifyMac(token)) return false;
+    const expiresAtMs = Number(token.slice(PREFIX.length, token.indexOf('.', PREFIX.length))) * 1000;
+    if (this.verified.size >= MAX_REMEMBERED) this.verified.clear();
+    this.verified.set(token, expiresAtMs);
+    return expiresAtMs > nowMs;
+  }
+
+  private verifyMac(token: string): boolean {
     if (!token.startsWith(PREFIX)) return false;
     const [expiryText, mac] = token.slice(PREFIX.length).split('.');
     if (expiryText === undefined || mac === undefined || !/^\d{1,12}$/.test(expiryText)) return false;
     const expected = Buffer.from(this.mac(Number(expiryText)));
     const given = Buffer.from(mac);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return false;
-    return Number(expiryText) * 1000 > nowMs;
+    return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
   static isAnonymousForm(token: string): boolean {
