@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { GatewayConfig } from '../config/compiled.js';
 import { OciCodes, isOciCode, type OciCode } from '../errors/oci-codes.js';
 import { RegistryError } from '../errors/registry-error.js';
-import type { BackendClient, BackendMethod, BackendResponse } from './client.js';
+import type { BackendClient, BackendMethod, BackendResponse, ClientConnection } from './client.js';
 
 /** Response headers a client may see; everything else the backend says stays behind the gateway. */
 const PASSED_RESPONSE_HEADERS = [
@@ -34,9 +34,16 @@ export interface ContentRequest {
   readonly pathAndQuery: string;
   readonly headers: Record<string, string>;
   readonly signal?: AbortSignal;
+  /** Small bodies (manifests, indexes): read whole, up to this many bytes, instead of streamed. */
+  readonly collectUpTo?: number;
+  /** With collectUpTo: the client connection whose closing cancels the backend call. */
+  readonly cancelWhenClosed?: ClientConnection;
   /** The code to answer when the backend says 404 without a usable OCI error. */
   readonly notFoundCode: OciCode;
 }
+
+/** What both ways of calling the backend answer: a stream (blobs) or the whole body (the rest). */
+type AnyResponse = { readonly statusCode: number; readonly headers: Record<string, string | string[] | undefined>; readonly body: Readable | Buffer };
 
 export type ContentOutcome =
   | { readonly kind: 'redirect'; readonly status: number; readonly location: string }
@@ -44,8 +51,8 @@ export type ContentOutcome =
       readonly kind: 'content';
       readonly status: number;
       readonly headers: Record<string, string>;
-      /** Null for HEAD and 304; otherwise the caller must consume or destroy it. */
-      readonly body: Readable | null;
+      /** Null for HEAD and 304; a Buffer when collected; otherwise a stream the caller must consume or destroy. */
+      readonly body: Readable | Buffer | null;
     };
 
 export type DeliveryPolicy = Pick<GatewayConfig['backend'], 'mode' | 'clientUrl'>;
@@ -54,10 +61,13 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
   let url = new URL(request.pathAndQuery, client.baseUrl);
   let method = request.method;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-    const response = await client.send({ method, url, headers: request.headers, ...(request.signal ? { signal: request.signal } : {}) });
+    const response: AnyResponse =
+      request.collectUpTo === undefined
+        ? await client.send({ method, url, headers: request.headers, ...(request.signal ? { signal: request.signal } : {}) })
+        : await client.fetchWhole({ method, url, headers: request.headers, maxBytes: request.collectUpTo, ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}) });
     const location = headerValue(response, 'location');
     if (response.statusCode >= 300 && response.statusCode < 400 && response.statusCode !== 304 && location !== undefined) {
-      await response.body.dump();
+      await discard(response.body);
       const target = new URL(location, url);
       if (policy.mode === 'redirect') {
         return { kind: 'redirect', status: response.statusCode, location: rewriteLocation(target, policy.clientUrl) };
@@ -69,7 +79,7 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
     if ((response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 304) {
       const headers = passedHeaders(response);
       if (method === 'HEAD' || response.statusCode === 304 || request.method === 'HEAD') {
-        await response.body.dump();
+        await discard(response.body);
         return { kind: 'content', status: response.statusCode, headers, body: null };
       }
       return { kind: 'content', status: response.statusCode, headers, body: response.body };
@@ -95,7 +105,11 @@ export function rewriteLocation(target: URL, clientUrl: URL | null): string {
   return rewritten.href;
 }
 
-function passedHeaders(response: BackendResponse): Record<string, string> {
+async function discard(body: Readable | Buffer): Promise<void> {
+  if (!Buffer.isBuffer(body)) await (body as BackendResponse['body']).dump();
+}
+
+function passedHeaders(response: AnyResponse): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of PASSED_RESPONSE_HEADERS) {
     const value = headerValue(response, name);
@@ -104,7 +118,7 @@ function passedHeaders(response: BackendResponse): Record<string, string> {
   return headers;
 }
 
-export function headerValue(response: BackendResponse, name: string): string | undefined {
+export function headerValue(response: AnyResponse, name: string): string | undefined {
   const value = response.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
@@ -114,7 +128,7 @@ export function headerValue(response: BackendResponse, name: string): string | u
  * already allowed to see the repository); a backend that refuses the gateway itself, or fails, is
  * a gateway-side problem (502), never a reason for the client to re-authenticate.
  */
-export async function backendFailure(response: BackendResponse, notFoundCode: OciCode): Promise<RegistryError> {
+export async function backendFailure(response: AnyResponse, notFoundCode: OciCode): Promise<RegistryError> {
   const status = response.statusCode;
   const backendCode = await readBackendErrorCode(response);
   if (status === 404) return new RegistryError(backendCode !== undefined && statusOf(backendCode) === 404 ? backendCode : notFoundCode);
@@ -137,18 +151,8 @@ function statusOf(code: OciCode): number {
   return OciCodes[code].status;
 }
 
-async function readBackendErrorCode(response: BackendResponse): Promise<OciCode | undefined> {
-  let text = '';
-  try {
-    for await (const chunk of response.body) {
-      text += (chunk as Buffer).toString('utf8');
-      if (text.length > MAX_ERROR_BODY_BYTES) break;
-    }
-  } catch {
-    return undefined;
-  } finally {
-    response.body.destroy();
-  }
+async function readBackendErrorCode(response: AnyResponse): Promise<OciCode | undefined> {
+  const text = Buffer.isBuffer(response.body) ? response.body.subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8') : await readErrorText(response.body);
   try {
     const parsed = JSON.parse(text) as { errors?: Array<{ code?: unknown }> };
     const code = parsed.errors?.[0]?.code;
@@ -156,6 +160,21 @@ async function readBackendErrorCode(response: BackendResponse): Promise<OciCode 
   } catch {
     return undefined;
   }
+}
+
+async function readErrorText(body: Readable): Promise<string> {
+  let text = '';
+  try {
+    for await (const chunk of body) {
+      text += (chunk as Buffer).toString('utf8');
+      if (text.length > MAX_ERROR_BODY_BYTES) break;
+    }
+  } catch {
+    return '';
+  } finally {
+    body.destroy();
+  }
+  return text;
 }
 
 function isBodyReadable(body: Readable): body is Readable & { arrayBuffer(): Promise<ArrayBuffer> } {

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
-import { FORWARDED_REQUEST_HEADERS, fetchContent, readBounded, type ContentOutcome } from '../backend/content.js';
+import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
 import { isValidDigest } from './grammar.js';
 import type { RegistryDependencies } from './plugin.js';
@@ -24,10 +24,10 @@ export async function serveManifest(name: string, reference: string, request: Fa
   }
   // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
   const method = cacheKey !== undefined ? 'GET' : undefined;
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, method, abortWhenClientLeaves(reply));
-  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Manifests are small: reading them whole is faster than streaming, and bounded.
-  const manifest = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
+  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method, whole: true });
+  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
+  const manifest = outcome.body as Buffer;
   if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
     deps.manifestCache.set(cacheKey, { status: outcome.status, headers: outcome.headers, body: manifest });
   }
@@ -36,7 +36,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, undefined, abortWhenClientLeaves(reply));
+  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, { whole: false });
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Streamed, never buffered: a 1 GiB layer must not grow the process.
   return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
@@ -52,10 +52,9 @@ export async function serveReferrers(
 ): Promise<unknown> {
   const artifactType = query.get('artifactType');
   const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
-  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, undefined, abortWhenClientLeaves(reply));
+  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, { whole: true });
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  const index = await readBounded(outcome.body, MAX_MANIFEST_BYTES, outcome.headers['content-length']);
-  return reply.code(outcome.status).headers(outcome.headers).send(index);
+  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
 }
 
 async function fetchFromBackend(
@@ -64,19 +63,21 @@ async function fetchFromBackend(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: ContentDeps,
-  method: 'GET' | 'HEAD' = request.method === 'HEAD' ? 'HEAD' : 'GET',
-  signal?: AbortSignal,
+  options: { method?: 'GET' | 'HEAD' | undefined; whole: boolean },
 ): Promise<ContentOutcome> {
+  const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
   const headers = forwardedHeaders(request);
   const redirectKey = deps.delivery.mode === 'redirect' && deps.redirectCache.enabled ? `${method} ${pathAndQuery}#${headers.accept ?? ''}#${headers.range ?? ''}` : undefined;
   const now = Date.now();
   const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
   if (remembered !== undefined) return { kind: 'redirect', ...remembered };
+  // A client that leaves cancels the backend call: small bodies through the connection itself,
+  // streamed ones through an abort signal.
   const outcome = await fetchContent(deps.backend, deps.delivery, {
     method,
     pathAndQuery,
     headers,
-    ...(signal === undefined ? {} : { signal }),
+    ...(options.whole ? { collectUpTo: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw } : { signal: abortWhenClientLeaves(reply) }),
     notFoundCode,
   });
   if (redirectKey !== undefined && outcome.kind === 'redirect') deps.redirectCache.set(redirectKey, outcome.status, outcome.location, now);
