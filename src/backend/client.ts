@@ -122,7 +122,8 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
             onResponseStart(controller, status, parsedHeaders) {
               statusCode = status;
               responseHeaders = parsedHeaders as WholeResponse['headers'];
-              const announced = Number(parsedHeaders['content-length']);
+              // A HEAD announces the length of a body it does not send.
+              const announced = request.method === 'HEAD' ? 0 : Number(parsedHeaders['content-length']);
               if (announced > request.maxBytes) controller.abort(tooLarge(request.maxBytes));
             },
             onResponseData(controller, chunk) {

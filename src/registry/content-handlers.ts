@@ -36,7 +36,8 @@ export async function serveManifest(name: string, reference: string, request: Fa
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, { whole: false });
+  // A HEAD has no body to stream, so it takes the cheaper whole-response path.
+  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, { whole: request.method === 'HEAD' });
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   // Streamed, never buffered: a 1 GiB layer must not grow the process.
   return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
