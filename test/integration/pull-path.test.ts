@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,7 +22,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { headerValue, httpDigest, httpRequest, sha256Digest, type HttpResponse } from './harness/http-client.js';
-import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, allBlobs, type BuiltArtifact } from './harness/oci-layout.js';
+import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, readSlice, sortedDigests, type BuiltArtifact } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { BIG_LAYER_BYTES, MANY_TAGS, SEED_REPOS, pushLayout, seedRegistry, type SeedData } from './harness/seed.js';
 import {
@@ -135,20 +135,6 @@ function assertOciError(response: { status: number; body: Buffer }, statuses: nu
   assert.ok(codes.includes(code), `${context}: code ${code}, want one of ${codes.join('/')}`);
 }
 
-async function readSlice(filePath: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(filePath, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, offset);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-function sortedDigests(artifact: BuiltArtifact): string[] {
-  return [...new Set(allBlobs(artifact).map((b) => b.digest))].sort();
-}
 
 function bigLayer(): { digest: string; size: number; path: string } {
   const layer = seed.images.bigBlob.layers[0];

@@ -10,7 +10,7 @@
  * Run: npm run build && node --import tsx --test test/integration/redirect-mode.test.ts
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,7 +18,8 @@ import { headerValue, httpDigest, httpRequest, type HttpResponse } from './harne
 import {
   MEDIA_TYPE_OCI_INDEX,
   MEDIA_TYPE_OCI_MANIFEST,
-  allBlobs,
+  readSlice,
+  sortedDigests,
   writeImageLayout,
   writeIndexLayout,
   type BuiltArtifact,
@@ -106,20 +107,6 @@ function assertRedirect(res: HttpResponse, expectedLocation: string, context: st
   return new URL(location);
 }
 
-async function readSlice(filePath: string, offset: number, length: number): Promise<Buffer> {
-  const handle = await open(filePath, 'r');
-  try {
-    const buffer = Buffer.alloc(length);
-    const { bytesRead } = await handle.read(buffer, 0, length, offset);
-    return buffer.subarray(0, bytesRead);
-  } finally {
-    await handle.close();
-  }
-}
-
-function sortedDigests(artifact: BuiltArtifact): string[] {
-  return [...new Set(allBlobs(artifact).map((b) => b.digest))].sort();
-}
 
 function firstLayer(): { digest: string; size: number; path: string } {
   const layer = image.layers[0];

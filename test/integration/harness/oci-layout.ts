@@ -522,3 +522,20 @@ export function allBlobs(artifact: BuiltArtifact): BuiltBlob[] {
   }
   return [...byDigest.values()];
 }
+
+/** `length` bytes of a file from `offset` (for checking Range answers against a layout's blob). */
+export async function readSlice(filePath: string, offset: number, length: number): Promise<Buffer> {
+  const handle = await open(filePath, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await handle.read(buffer, 0, length, offset);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Every distinct blob digest of an image or index, sorted. */
+export function sortedDigests(artifact: BuiltArtifact): string[] {
+  return [...new Set(allBlobs(artifact).map((b) => b.digest))].sort();
+}

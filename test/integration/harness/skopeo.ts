@@ -202,6 +202,11 @@ export async function runSkopeo(
   }
 }
 
+/** What every read-only skopeo call against a test registry takes: plain HTTP, no retries, our auth file. */
+function registryArgs(authfile: string, opts: SkopeoOptions): string[] {
+  return ['--tls-verify=false', '--retry-times', '0', '--authfile', authfile, ...credArgs(opts, '--creds')];
+}
+
 function credArgs(opts: SkopeoOptions, flag: string): string[] {
   return opts.creds !== undefined ? [flag, opts.creds] : [];
 }
@@ -223,12 +228,7 @@ async function inspectParsed(ref: string, opts: SkopeoInspectOptions): Promise<S
   const result = await runSkopeo(
     'inspect',
     ({ authfile }) => [
-      '--tls-verify=false',
-      '--retry-times',
-      '0',
-      '--authfile',
-      authfile,
-      ...credArgs(opts, '--creds'),
+      ...registryArgs(authfile, opts),
       ...(opts.noTags ? ['--no-tags'] : []),
       ...(opts.extraArgs ?? []),
       ref,
@@ -244,12 +244,7 @@ export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions = {}): P
     'inspect',
     ({ authfile }) => [
       '--raw',
-      '--tls-verify=false',
-      '--retry-times',
-      '0',
-      '--authfile',
-      authfile,
-      ...credArgs(opts, '--creds'),
+      ...registryArgs(authfile, opts),
       ...(opts.extraArgs ?? []),
       ref,
     ],
@@ -271,12 +266,7 @@ export async function skopeoInspectConfig(
     ({ authfile }) => [
       '--config',
       '--raw',
-      '--tls-verify=false',
-      '--retry-times',
-      '0',
-      '--authfile',
-      authfile,
-      ...credArgs(opts, '--creds'),
+      ...registryArgs(authfile, opts),
       ...(opts.extraArgs ?? []),
       ref,
     ],
@@ -295,12 +285,7 @@ export async function skopeoListTags(ref: string, opts: SkopeoOptions = {}): Pro
   const result = await runSkopeo(
     'list-tags',
     ({ authfile }) => [
-      '--tls-verify=false',
-      '--retry-times',
-      '0',
-      '--authfile',
-      authfile,
-      ...credArgs(opts, '--creds'),
+      ...registryArgs(authfile, opts),
       ...(opts.extraArgs ?? []),
       ref,
     ],
