@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
-const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', openssl: 'openssl' };
+const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', podman: 'podman', openssl: 'openssl' };
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const missing = Object.entries(tools).filter(([command]) => !has(command)).map(([, pkg]) => pkg);
 const postgresRoot = '/usr/lib/postgresql';

@@ -1,0 +1,88 @@
+/**
+ * podman, the client most users run, against the gateway: login, an anonymous pull of a public
+ * image, a logged-in pull of a private one, a refused pull, and search. vfs storage in a temp
+ * root, so nothing touches the machine's own containers.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startFakeKatello, type FakeKatello } from '../fake-katello/fake-katello.js';
+import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { runCommand } from './harness/run-command.js';
+import { startRegistry, type RunningRegistry } from './harness/registry.js';
+import { seedRegistry, type SeedData } from './harness/seed.js';
+
+const podmanAvailable = spawnSync('podman', ['--version']).status === 0;
+
+describe('podman through the gateway', { skip: podmanAvailable ? false : 'podman is not installed (apt-get install -y podman)' }, () => {
+  let registry: RunningRegistry;
+  let seed: SeedData;
+  let katello: FakeKatello;
+  let gateway: RunningGateway;
+  let dir: string;
+
+  const podman = (args: string[]) => {
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      XDG_RUNTIME_DIR: join(dir, 'run'),
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
+      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+      CONTAINERS_CONF: join(dir, 'containers.conf'),
+    };
+    const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+    return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cg-podman-'));
+    writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
+    writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
+    writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
+    registry = await startRegistry();
+    seed = await seedRegistry(registry.url, join(dir, 'seed'));
+    katello = await startFakeKatello({ users: { alice: { password: 'alice-pw', repositories: ['org/team/app'] } } });
+    gateway = await startGateway({ backendUrl: registry.url, upstreamUrl: katello.url });
+    await gateway.publish([{ name: 'library/alpine-ish' }, { name: 'org/team/app', authRequired: true }, { name: 'multi/arch', authRequired: true }]);
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await katello?.stop();
+    await registry?.stop();
+    if (dir !== undefined) {
+      // vfs layers can be read-only; podman's own cleanup first, then the directory.
+      await podman(['system', 'reset', '--force']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const imageDigest = async (reference: string) => (await podman(['image', 'inspect', '--format', '{{.Digest}}', reference])).stdout.toString().trim();
+
+  it('pulls a public image anonymously', async () => {
+    await podman(['pull', '--tls-verify=false', `${gateway.host}/library/alpine-ish:1.0`]);
+    assert.equal(await imageDigest(`${gateway.host}/library/alpine-ish:1.0`), seed.images.alpineIsh.manifest.digest);
+  });
+
+  it('refuses a private image without login', async () => {
+    await assert.rejects(podman(['pull', '--tls-verify=false', `${gateway.host}/org/team/app:v1`]), /unauthorized|authentication required|denied/i);
+  });
+
+  it('logs in, pulls the private image, and is refused another user\'s', async () => {
+    await assert.rejects(podman(['login', '--tls-verify=false', '-u', 'alice', '-p', 'wrong', gateway.host]), /invalid username\/password|unauthorized/i);
+    await podman(['login', '--tls-verify=false', '-u', 'alice', '-p', 'alice-pw', gateway.host]);
+    await podman(['pull', '--tls-verify=false', `${gateway.host}/org/team/app:v1`]);
+    assert.equal(await imageDigest(`${gateway.host}/org/team/app:v1`), seed.images.app.manifest.digest);
+    await assert.rejects(podman(['pull', '--tls-verify=false', `${gateway.host}/multi/arch:latest`]), /unknown|not found|NAME_UNKNOWN/i);
+  });
+
+  it('podman search lists what the logged-in user may see (falling back from /v1/search to _catalog)', async () => {
+    const result = await podman(['search', '--tls-verify=false', '--format', '{{.Name}}', `${gateway.host}/`]);
+    const names = result.stdout.toString().trim().split('\n').map((line) => line.replace(`${gateway.host}/`, ''));
+    assert.deepEqual(names.sort(), ['library/alpine-ish', 'org/team/app']);
+  });
+});
