@@ -100,6 +100,11 @@ export const configSchema = z
           .default('/v2/'),
         tls: tlsPeer.optional(),
         timeoutMs: positiveMs.default(10_000),
+        /** After this many consecutive failures, calls fail at once for openSeconds. */
+        circuitBreaker: z
+          .object({ failures: z.number().int().positive().default(3), openSeconds: z.number().positive().default(30) })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

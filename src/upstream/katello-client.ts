@@ -6,6 +6,7 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
+import { CircuitBreaker } from './circuit-breaker.js';
 import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from './errors.js';
 
 /** Katello answers a bad password, and a missing one, with these strings as the "token". */
@@ -84,32 +85,36 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     return repositories;
   }
 
+  const breaker = new CircuitBreaker({ failureThreshold: config.circuitBreaker.failures, openMs: config.circuitBreaker.openSeconds * 1000 });
+
   return {
-    async login(authorization, query) {
-      const search = new URLSearchParams({ account: query.account });
-      if (query.service !== undefined) search.set('service', query.service);
-      for (const scope of query.scopes) search.append('scope', scope);
-      const { json, date } = await call(`${pathOf('token')}?${search.toString()}`, { authorization });
-      const body = (json ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
-      const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
-      if (token === undefined || token === '') throw new UpstreamFailed('management server answered without a token');
-      if (NOT_A_TOKEN.has(token)) throw new UpstreamRejected(`management server answered "${token}"`);
-      const expiresIn = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in > 0 ? body.expires_in : undefined;
-      return { token, expiresInSeconds: expiresIn, issuedAt: parseDate(body.issued_at) ?? parseDate(date) };
-    },
-    catalogForUser: (authorization) => catalog({ authorization }),
-    catalogForHost: (uuid) => catalog({ hostuuid: uuid }),
+    login: (authorization, query) => breaker.run(() => login(authorization, query)),
+    catalogForUser: (authorization) => breaker.run(() => catalog({ authorization })),
+    catalogForHost: (uuid) => breaker.run(() => catalog({ hostuuid: uuid })),
     async ping(timeoutMs) {
       try {
         const response = await pool.request({ path: pathOf('token'), method: 'GET', signal: AbortSignal.timeout(timeoutMs) });
         await response.body.dump();
-        return { ok: response.statusCode < 500, detail: `answered with ${response.statusCode}` };
+        return { ok: response.statusCode < 500, detail: `answered with ${response.statusCode}; circuit ${breaker.state}` };
       } catch (error) {
         return { ok: false, detail: `unreachable: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` };
       }
     },
     close: () => pool.close(),
   };
+
+  async function login(authorization: string, query: { account: string; scopes: readonly string[]; service?: string }): Promise<UpstreamToken> {
+    const search = new URLSearchParams({ account: query.account });
+    if (query.service !== undefined) search.set('service', query.service);
+    for (const scope of query.scopes) search.append('scope', scope);
+    const { json, date } = await call(`${pathOf('token')}?${search.toString()}`, { authorization });
+    const body = (json ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+    const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
+    if (token === undefined || token === '') throw new UpstreamFailed('management server answered without a token');
+    if (NOT_A_TOKEN.has(token)) throw new UpstreamRejected(`management server answered "${token}"`);
+    const expiresIn = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in > 0 ? body.expires_in : undefined;
+    return { token, expiresInSeconds: expiresIn, issuedAt: parseDate(body.issued_at) ?? parseDate(date) };
+  }
 }
 
 function parseDate(value: unknown): Date | undefined {
