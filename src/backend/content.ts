@@ -4,7 +4,7 @@
  * with its origin rewritten to backend.clientUrl when set; in `proxy` mode the gateway follows it
  * and streams. Backend failures become OCI errors here, so handlers only see outcomes.
  */
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import type { GatewayConfig } from '../config/compiled.js';
 import { OciCodes, isOciCode, type OciCode } from '../errors/oci-codes.js';
 import { RegistryError } from '../errors/registry-error.js';
@@ -87,6 +87,66 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
     throw await backendFailure(response, request.notFoundCode);
   }
   throw new RegistryError('BACKEND_ERROR', { message: 'the backend redirected too many times' });
+}
+
+/**
+ * Like fetchContent for a GET whose body may be large: a 2xx body is streamed straight into the
+ * Writable `openClient` returns (the client's response), redirects are handed out or followed as
+ * the policy says, and errors become OCI errors. Resolves 'streamed' once the body is through.
+ */
+export async function streamContent(
+  client: BackendClient,
+  policy: DeliveryPolicy,
+  request: Omit<ContentRequest, 'method' | 'collectUpTo' | 'cancelWhenClosed'>,
+  openClient: (status: number, headers: Record<string, string>) => Writable,
+): Promise<Extract<ContentOutcome, { kind: 'redirect' }> | 'streamed'> {
+  let url = new URL(request.pathAndQuery, client.baseUrl);
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
+    const seen: { verdict: StreamVerdict } = { verdict: { kind: 'streamed' } };
+    const errorChunks: Buffer[] = [];
+    const streaming = client.streamInto({ method: 'GET', url, headers: request.headers, ...(request.signal ? { signal: request.signal } : {}) }, (statusCode, headers) => {
+      const response = { statusCode, headers, body: Buffer.alloc(0) };
+      const location = headerValue(response, 'location');
+      if (statusCode >= 300 && statusCode < 400 && statusCode !== 304 && location !== undefined) {
+        seen.verdict = { kind: 'redirect', status: statusCode, location };
+        return discardingWritable();
+      }
+      if ((statusCode >= 200 && statusCode < 300) || statusCode === 304) return openClient(statusCode, passedHeaders(response));
+      seen.verdict = { kind: 'error', response };
+      return collectingWritable(errorChunks, MAX_ERROR_BODY_BYTES);
+    });
+    try {
+      await streaming;
+    } catch (error) {
+      // A backend may announce more error body than it sends (Distribution's 416 does); the
+      // status and headers already say what went wrong. A failed 2xx stream is a real failure.
+      if (seen.verdict.kind === 'streamed') throw error;
+    }
+    const outcome = seen.verdict;
+    if (outcome.kind === 'streamed') return 'streamed';
+    if (outcome.kind === 'error') throw await backendFailure({ ...outcome.response, body: Buffer.concat(errorChunks) }, request.notFoundCode);
+    const target = new URL(outcome.location, url);
+    if (policy.mode === 'redirect') return { kind: 'redirect', status: outcome.status, location: rewriteLocation(target, policy.clientUrl) };
+    url = target;
+  }
+  throw new RegistryError('BACKEND_ERROR', { message: 'the backend redirected too many times' });
+}
+
+type StreamVerdict = { kind: 'streamed' } | { kind: 'redirect'; status: number; location: string } | { kind: 'error'; response: AnyResponse };
+
+function discardingWritable(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
+function collectingWritable(chunks: Buffer[], limit: number): Writable {
+  let size = 0;
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (size < limit) chunks.push(chunk);
+      size += chunk.length;
+      done();
+    },
+  });
 }
 
 /**

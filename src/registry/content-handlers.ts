@@ -4,7 +4,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
-import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
+import { FORWARDED_REQUEST_HEADERS, fetchContent, streamContent, type ContentOutcome } from '../backend/content.js';
+import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
 import { isValidDigest } from './grammar.js';
 import type { RegistryDependencies } from './plugin.js';
@@ -36,6 +37,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
 }
 
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+  if (request.method === 'GET') return streamBlob(`/v2/${name}/blobs/${digest}`, request, reply, deps);
   // A HEAD has no body to stream, so it takes the cheaper whole-response path.
   const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, { whole: request.method === 'HEAD' });
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
@@ -83,6 +85,36 @@ async function fetchFromBackend(
   });
   if (redirectKey !== undefined && outcome.kind === 'redirect') deps.redirectCache.set(redirectKey, outcome.status, outcome.location, now);
   return outcome;
+}
+
+/**
+ * A blob GET: the backend's bytes go straight into the client's socket (the reply is hijacked once
+ * the backend has answered 2xx), never buffered, so a 1 GiB layer does not grow the process.
+ */
+async function streamBlob(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+  const headers = forwardedHeaders(request);
+  const redirectKey = deps.delivery.mode === 'redirect' && deps.redirectCache.enabled ? `GET ${pathAndQuery}#${headers.accept ?? ''}#${headers.range ?? ''}` : undefined;
+  const now = Date.now();
+  const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
+  if (remembered !== undefined) return reply.code(remembered.status).header('location', remembered.location).send();
+  let result: Awaited<ReturnType<typeof streamContent>>;
+  try {
+    result = await streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal: abortWhenClientLeaves(reply), notFoundCode: 'BLOB_UNKNOWN' }, (status, passed) => {
+      reply.hijack();
+      reply.raw.writeHead(status, { ...passed, [API_VERSION_HEADER]: API_VERSION });
+      return reply.raw;
+    });
+  } catch (error) {
+    // Once the bytes have started, the only honest signal left is a cut connection.
+    if (reply.sent) {
+      reply.raw.destroy();
+      return reply;
+    }
+    throw error;
+  }
+  if (result === 'streamed') return reply;
+  if (redirectKey !== undefined) deps.redirectCache.set(redirectKey, result.status, result.location, now);
+  return reply.code(result.status).header('location', result.location).send();
 }
 
 function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
