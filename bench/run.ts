@@ -3,7 +3,7 @@
  *
  * Starts a real docker-registry, the fake Katello and the gateway (built from the working tree, run as
  * `node dist/cli.js serve`, configured by CG_* variables only) on 127.0.0.1, seeds data, drives load with wrk
- * (or the node generator for HEAD), prints a table and writes bench/results/<date>[-quick].{json,md}.
+ * (or the node generator for HEAD), prints a table and writes bench/results/<date>[-quick][-only-N-M].{json,md}.
  * Every process it starts is stopped again, also on error and on SIGINT/SIGTERM. See bench/README.md.
  *
  * Options: --quick, --no-build, --only 2,3,7 (scenario numbers), --duration S, --rounds N, --connections N,

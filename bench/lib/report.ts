@@ -188,7 +188,10 @@ export function markdown(report: Report): string {
 
 export async function writeReport(dir: string, report: Report): Promise<{ json: string; md: string }> {
   await mkdir(dir, { recursive: true });
-  const base = path.join(dir, report.mode === 'quick' ? `${report.date}-quick` : report.date);
+  // A partial run (--only) never replaces the day's full run, nor a quick one.
+  const only = report.settings.only;
+  const partial = Array.isArray(only) ? `-only-${only.join('-')}` : '';
+  const base = path.join(dir, `${report.date}${report.mode === 'quick' ? '-quick' : ''}${partial}`);
   const json = `${base}.json`;
   const md = `${base}.md`;
   await writeFile(json, `${JSON.stringify(report, null, 2)}\n`);
