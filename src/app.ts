@@ -6,6 +6,7 @@
  * Request path: identity hook → registry route → decideAccess (facts from the cache) → backend.
  */
 import { randomBytes } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { decideAccess } from './access/decide-access.js';
@@ -14,7 +15,11 @@ import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
+import auditPlugin, { createAuditLogger } from './audit/plugin.js';
 import healthPlugin from './health/plugin.js';
+import { GatewayMetrics } from './metrics/gateway-metrics.js';
+import { instrumentBackend, instrumentUpstream } from './metrics/instrument.js';
+import metricsPlugin from './metrics/plugin.js';
 import identityPlugin from './identity/plugin.js';
 import { createCertificateReader } from './identity/client-certificate.js';
 import { KnownHosts } from './identity/known-hosts.js';
@@ -28,8 +33,18 @@ import { openDatabase } from './store/connect.js';
 import { pendingMigrations } from './store/migrations.js';
 import { GatewayStore } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
+import { LoginThrottle } from './token/login-throttle.js';
 import tokenPlugin from './token/plugin.js';
 import { createKatelloClient, type UpstreamClient } from './upstream/katello-client.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's metrics, for a separate /metrics listener (metrics.listen). */
+    metrics: GatewayMetrics;
+    /** Takes new TLS certificates and management secrets from a reloaded configuration. */
+    reloadSecrets: (config: GatewayConfig) => void;
+  }
+}
 
 export interface AppDependencies extends HttpServerOptions {
   /** Injected in tests that need a particular backend or upstream; created from config otherwise. */
@@ -43,14 +58,19 @@ const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
   const app = createHttpServer(config, deps);
+  const pgPool = database.pgPool;
+  const metrics = new GatewayMetrics(pgPool === undefined ? {} : { poolWaiting: () => pgPool.waitingCount });
+  app.decorate('metrics', metrics);
   if (database.imported !== undefined) app.log.info({ ...database.imported }, 'copied the old SQLite database into PostgreSQL');
-  const backend = deps.backend ?? createBackendClient(config.backend);
-  const upstream = deps.upstream ?? createKatelloClient(config.upstream);
+  const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
+  const ownedUpstream = deps.upstream === undefined ? createKatelloClient(config.upstream) : undefined;
+  const backend = instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics);
+  const upstream = instrumentUpstream(deps.upstream ?? (ownedUpstream as UpstreamClient), metrics);
   const now = deps.now ?? Date.now;
 
   const store = new GatewayStore(database.db, database.dialect, database.reads);
   const facts = new AccessFactsCache(store);
-  const userTokens = new UserTokens(store);
+  const userTokens = new UserTokens(store, (hit) => metrics.tokenCache.inc({ result: hit ? 'hit' : 'miss' }));
   const anonymousKey = await store.ensureSecret('anonymous-token-key', randomBytes(32).toString('base64'));
   const anonymousTokens = new AnonymousTokens(Buffer.from(anonymousKey, 'base64'));
 
@@ -80,11 +100,18 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   app.addHook('onClose', async () => {
     clearInterval(prune);
     await changeFeed.close();
-    await Promise.all([deps.backend === undefined ? backend.close() : undefined, deps.upstream === undefined ? upstream.close() : undefined]);
+    await Promise.all([ownedBackend?.close(), ownedUpstream?.close()]);
     await database.close();
   });
 
+  let managementCredentials: GatewayConfig['management'] = config.management;
   const publicUrl = config.server.publicUrl;
+  await app.register(metricsPlugin, { metrics, exposeHere: config.metrics.listen === null });
+  const audit = createAuditLogger(config.audit.destination, deps.auditStream);
+  if (audit !== undefined) {
+    await app.register(auditPlugin, { audit });
+    app.addHook('onClose', async () => audit.flush());
+  }
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
   const readClientCertificate = createCertificateReader({
     socketClientCa: config.server.tls?.clientCa,
@@ -116,13 +143,23 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     upstream,
     upstreamConfigured: config.upstream.url !== null,
   });
-  await app.register(tokenPlugin, { upstream, store, facts, userTokens, anonymousTokens, now });
+  const logins = config.limits.logins;
+  const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
+  await app.register(tokenPlugin, { upstream, store, facts, userTokens, anonymousTokens, throttle, now });
   await app.register(managementPlugin, {
     store,
     facts,
-    tokens: config.management.tokens,
-    clientCertCNs: config.management.clientCertCNs,
+    credentials: () => managementCredentials,
     onChange: () => knownHosts.forgetAll(),
+  });
+  // SIGHUP (cli.ts): new TLS certificates and management secrets without dropping connections.
+  app.decorate('reloadSecrets', (next: GatewayConfig) => {
+    managementCredentials = next.management;
+    const tls = next.server.tls;
+    const server = app.server as unknown as Partial<TlsServer>;
+    if (tls !== undefined && typeof server.setSecureContext === 'function') {
+      server.setSecureContext({ cert: tls.cert, key: tls.key, ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa }) });
+    }
   });
   await app.ready();
   return app;

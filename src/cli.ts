@@ -4,6 +4,7 @@
  * configuration (exit 2 with one line per problem), then hands over to the app. This is the only
  * place that listens, and the only place that handles signals.
  */
+import { createServer, type Server } from 'node:http';
 import { Command } from 'commander';
 import { buildApp } from './app.js';
 import type { GatewayConfig } from './config/compiled.js';
@@ -45,6 +46,7 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
     process.stderr.write(`container-gateway: cannot listen on ${host}:${port}: ${(error as Error).message}\n`);
     process.exit(1);
   }
+  const metricsServer = config.metrics.listen === null ? undefined : await serveMetricsSeparately(app, config.metrics.listen);
   let closing = false;
   const shutdown = (signal: string): void => {
     if (closing) return;
@@ -52,6 +54,7 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
     app.log.info({ signal }, 'shutting down: finishing in-flight requests');
     const deadline = setTimeout(() => process.exit(1), 10_000);
     deadline.unref();
+    metricsServer?.close();
     app.close().then(
       () => process.exit(0),
       () => process.exit(1),
@@ -59,6 +62,39 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP: read the configuration again; take its certificates and management secrets.
+  process.on('SIGHUP', () => {
+    const result = loadConfig(options.config === undefined ? {} : { file: options.config });
+    if (!result.ok) {
+      app.log.error({ problems: result.problems }, 'reload refused: the configuration is invalid; keeping the running one');
+      return;
+    }
+    try {
+      app.reloadSecrets(result.config);
+      app.log.info('reloaded TLS certificates and management secrets');
+    } catch (error) {
+      app.log.error({ reason: (error as Error).message }, 'reload failed; keeping the running certificates');
+    }
+  });
+}
+
+/** metrics.listen: /metrics on a listener of its own (e.g. only reachable from the monitoring network). */
+async function serveMetricsSeparately(app: Awaited<ReturnType<typeof buildApp>>, listen: { host: string; port: number }): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.method !== 'GET' || request.url?.split('?')[0] !== '/metrics') {
+      response.writeHead(404).end();
+      return;
+    }
+    app.metrics.registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': app.metrics.registry.contentType }).end(text),
+      () => response.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
+  return server;
 }
 
 async function check(options: { config?: string }): Promise<void> {

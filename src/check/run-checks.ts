@@ -3,6 +3,7 @@
  * each outside part answers. Every line is `ok`, `warn` or `FAIL`; any FAIL makes the exit non-zero.
  */
 import type { GatewayConfig } from '../config/compiled.js';
+import { X509Certificate } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { createBackendClient } from '../backend/client.js';
 import { openDatabase } from '../store/connect.js';
@@ -14,18 +15,48 @@ export interface CheckReport {
   readonly text: string;
 }
 
-type Line = { status: 'ok' | 'warn' | 'FAIL'; what: string; detail: string };
+export type Line = { status: 'ok' | 'warn' | 'FAIL'; what: string; detail: string };
 
 export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   const lines: Line[] = [
     { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}` },
   ];
+  lines.push(...checkCertificates(config));
   lines.push(await checkDatabase(config));
   lines.push(await checkBackend(config));
   lines.push(await checkUpstream(config));
   const ok = lines.every((line) => line.status !== 'FAIL');
   const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(9)} ${line.detail}\n`).join('') + (ok ? 'all checks passed\n' : 'some checks FAILED\n');
   return { ok, text };
+}
+
+const WARN_DAYS = 30;
+
+/** Every configured certificate's expiry: FAIL when expired or not yet valid, warn under 30 days. */
+export function checkCertificates(config: GatewayConfig, now: Date = new Date()): Line[] {
+  const pems: Array<[string, Buffer | undefined]> = [
+    ['server.tls.cert', config.server.tls?.cert],
+    ['server.tls.clientCa', config.server.tls?.clientCa],
+    ['server.proxyClientCa', config.server.proxyClientCa === config.server.tls?.clientCa ? undefined : config.server.proxyClientCa],
+    ['backend.tls.cert', config.backend.tls?.cert],
+    ['backend.tls.ca', config.backend.tls?.ca],
+    ['upstream.tls.cert', config.upstream.tls?.cert],
+    ['upstream.tls.ca', config.upstream.tls?.ca],
+  ];
+  const lines: Line[] = [];
+  for (const [what, pem] of pems) {
+    if (pem === undefined) continue;
+    for (const certificate of (pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((text) => new X509Certificate(text))) {
+      const validTo = new Date(certificate.validTo);
+      const days = Math.floor((validTo.getTime() - now.getTime()) / 86_400_000);
+      const subject = certificate.subject.replaceAll('\n', ', ');
+      const detail = `${what}: ${subject}, valid until ${validTo.toISOString().slice(0, 10)}`;
+      if (validTo < now || new Date(certificate.validFrom) > now) lines.push({ status: 'FAIL', what: 'tls', detail: `${detail} (not valid now)` });
+      else if (days < WARN_DAYS) lines.push({ status: 'warn', what: 'tls', detail: `${detail} (${days} days left)` });
+      else lines.push({ status: 'ok', what: 'tls', detail: `${detail} (${days} days left)` });
+    }
+  }
+  return lines;
 }
 
 async function checkDatabase(config: GatewayConfig): Promise<Line> {

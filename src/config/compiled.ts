@@ -36,5 +36,8 @@ export interface GatewayConfig {
     readonly tls?: PeerTlsMaterial;
   };
   readonly management: RawConfig['management'];
+  readonly limits: RawConfig['limits'];
+  readonly audit: RawConfig['audit'];
+  readonly metrics: { readonly listen: { readonly host: string; readonly port: number } | null };
   readonly log: RawConfig['log'];
 }

@@ -92,6 +92,9 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
     problems.push('management.clientCertCNs: needs server.tls.clientCa (client certificates are only requested when it is set)');
   }
 
+  const metricsListen = raw.metrics.listen === null ? null : parseListen(raw.metrics.listen);
+  if (metricsListen === undefined) problems.push(`metrics.listen: must be host:port, got "${raw.metrics.listen}"`);
+
   const scheme = tls === undefined ? 'http' : 'https';
   const publicUrl = new URL(raw.server.publicUrl ?? `${scheme}://${raw.server.listen}`);
 
@@ -123,6 +126,9 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       ...(upstreamTls === undefined ? {} : { tls: upstreamTls }),
     },
     management: raw.management,
+    limits: raw.limits,
+    audit: raw.audit,
+    metrics: { listen: metricsListen ?? null },
     log: raw.log,
   };
 }

@@ -115,6 +115,36 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    audit: z
+      .object({
+        /** stdout, off, or a file path (created if needed). */
+        destination: z.string().min(1).default('stdout'),
+      })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        /** host:port of a separate listener for /metrics; null serves it on the main listener. */
+        listen: z.string().nullable().default(null),
+      })
+      .strict()
+      .prefault({}),
+    limits: z
+      .object({
+        /** Failed logins: slowed after slowAfter, refused (429) after perAccount / perAddress within windowSeconds. */
+        logins: z
+          .object({
+            slowAfter: z.number().int().min(0).default(5),
+            delayMs: z.number().int().min(0).default(1_000),
+            perAccount: z.number().int().positive().default(10),
+            perAddress: z.number().int().positive().default(50),
+            windowSeconds: z.number().int().positive().default(900),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
       .strict()

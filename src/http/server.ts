@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
+import { isTrustedPeer } from './trusted-peer.js';
 import { toWireError } from './wire-error.js';
 
 /** Every /v2 answer says which API it speaks (Distribution sets it on all of them, errors too). */
@@ -31,10 +32,15 @@ export const REDACTED_PATHS = [
 export interface HttpServerOptions {
   /** A pino destination for tests; stdout otherwise. */
   readonly logStream?: NodeJS.WritableStream;
+  /** Where audit lines go in tests; audit.destination otherwise. */
+  readonly auditStream?: NodeJS.WritableStream;
 }
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createHttpServer(config: GatewayConfig, options: HttpServerOptions = {}): FastifyInstance {
   const tls = config.server.tls;
+  let requestCounter = 0;
   const app = Fastify({
     logger: {
       level: config.log.level,
@@ -48,6 +54,23 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     bodyLimit: config.server.bodyLimitBytes,
     keepAliveTimeout: 75_000,
+    // A client that takes this long to send its request (headers and body) is cut off; answers
+    // (a 1 GiB blob) may take as long as they need.
+    requestTimeout: 60_000,
+    // X-Request-Id is taken only from a trusted proxy, and only when it looks like an id.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const offered = request.headers['x-request-id'];
+      if (typeof offered === 'string' && REQUEST_ID.test(offered) && isTrustedPeer(request.socket.remoteAddress, config.server.trustedProxySet)) return offered;
+      return `req-${(requestCounter += 1).toString(36)}`;
+    },
+    // Malformed requests and oversized headers are answered before routing; keep the OCI envelope.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return;
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = errorBody(status === 431 ? 'BAD_REQUEST' : 'BAD_REQUEST', status === 431 ? 'request headers too large' : 'malformed HTTP request');
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     ...(tls === undefined
       ? {}
       : {

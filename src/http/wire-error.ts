@@ -12,8 +12,26 @@ interface FastifyLikeError {
   readonly message?: string;
 }
 
+/**
+ * A database that is busy, restarting or out of connections is a temporary condition: 503 with
+ * Retry-After tells clients to come back, where a 500 would tell them something is broken.
+ */
+const DATABASE_UNAVAILABLE = new Set(['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_LOCKED', 'ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006', '53300', '40001', '40P01']);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = (error as { message?: unknown } | null)?.message;
+  return (
+    (typeof code === 'string' && DATABASE_UNAVAILABLE.has(code)) ||
+    (typeof message === 'string' && /timeout exceeded when trying to connect|Connection terminated/i.test(message))
+  );
+}
+
 export function toWireError(error: unknown): RegistryError {
   if (error instanceof RegistryError) return error;
+  if (isDatabaseUnavailable(error)) {
+    return new RegistryError('UNAVAILABLE', { message: 'the database is temporarily unavailable; try again', headers: { 'retry-after': '1' } });
+  }
   const { statusCode, code, message } = (error ?? {}) as FastifyLikeError;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     const ociCode: OciCode =

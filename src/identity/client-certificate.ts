@@ -8,9 +8,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { BlockList } from 'node:net';
-import { isIPv4 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
+import { isTrustedPeer } from '../http/trusted-peer.js';
 
 export const CERTIFICATE_HEADERS = ['x-rhsm-ssl-client-cert', 'ssl_client_cert', 'ssl-client-cert'] as const;
 
@@ -75,12 +75,6 @@ export function createCertificateReader(options: ClientCertificateOptions) {
   };
 }
 
-export function isTrustedPeer(address: string | undefined, trusted: BlockList): boolean {
-  if (address === undefined) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped !== undefined) return trusted.check(mapped, 'ipv4') || trusted.check(address, 'ipv6');
-  return trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
-}
 
 function hostOf(cn: string | undefined): CertificateOutcome {
   if (cn === undefined) return { kind: 'ignored', reason: 'certificate has no subject CN' };

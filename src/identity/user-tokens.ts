@@ -13,7 +13,10 @@ export class UserTokens {
   private readonly known = new Map<string, TokenOwner>();
   private readonly unknown = new Map<string, number>();
 
-  constructor(private readonly store: GatewayStore) {}
+  constructor(
+    private readonly store: GatewayStore,
+    private readonly onLookup: (hit: boolean) => void = () => undefined,
+  ) {}
 
   /**
    * The owner of a valid, unexpired token, or undefined. Answers synchronously from the cache
@@ -22,6 +25,7 @@ export class UserTokens {
   ownerOf(token: string, nowMs: number): string | undefined | Promise<string | undefined> {
     const checksum = tokenChecksum(token);
     const owner = this.known.get(checksum);
+    this.onLookup(owner !== undefined);
     if (owner !== undefined) return this.unexpired(checksum, owner, nowMs);
     const unknownUntil = this.unknown.get(checksum);
     if (unknownUntil !== undefined && unknownUntil > nowMs) return undefined;

@@ -14,8 +14,8 @@ import { describeIssues, hostListBody, hostMappingBody, mappingsOf, repositoryLi
 export interface ManagementDependencies {
   readonly store: GatewayStore;
   readonly facts: AccessFactsCache;
-  readonly tokens: readonly string[];
-  readonly clientCertCNs: readonly string[];
+  /** Read per request, so SIGHUP can replace them. */
+  readonly credentials: () => { readonly tokens: readonly string[]; readonly clientCertCNs: readonly string[] };
   /** Called after every successful write (e.g. to drop the user-token cache). */
   readonly onChange?: () => void;
 }
@@ -40,7 +40,8 @@ function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
 
 const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app, deps) => {
   app.addHook('onRequest', async (request: FastifyRequest) => {
-    const caller = authenticateManagement(request, deps.tokens, deps.clientCertCNs);
+    const { tokens, clientCertCNs } = deps.credentials();
+    const caller = authenticateManagement(request, tokens, clientCertCNs);
     if (caller === undefined) throw new RegistryError('UNAUTHORIZED', { message: 'management credentials required' });
     request.managementCaller = caller;
   });
@@ -48,6 +49,7 @@ const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app,
   const changed = async (request: FastifyRequest, what: string, counts: object): Promise<object> => {
     await deps.facts.refresh();
     deps.onChange?.();
+    request.managementChange = { endpoint: what, ...counts };
     request.log.info({ management: what, by: request.managementCaller?.name, ...counts }, 'management update');
     return { status: 'ok', ...counts };
   };

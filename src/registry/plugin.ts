@@ -64,6 +64,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       reply.header(API_VERSION_HEADER, API_VERSION);
       const { path, query } = splitUrl(request.raw.url ?? '/');
       const route = parseRegistryPath(path);
+      request.routeFamily = route.kind;
       if (route.kind === 'upload') {
         throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
       }

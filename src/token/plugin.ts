@@ -14,12 +14,14 @@ import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from '../upstre
 import type { AnonymousTokens } from './anonymous-token.js';
 import { parseBasicAuthorization, type BasicCredentials } from './basic-credentials.js';
 import { loginUser, type LoginDependencies, type TokenAnswer } from './login.js';
+import type { LoginThrottle } from './login-throttle.js';
 import { formatScope, parseScopes } from './scope.js';
 
 export const ANONYMOUS_TOKEN_SECONDS = 300;
 
 export interface TokenDependencies extends LoginDependencies {
   readonly anonymousTokens: AnonymousTokens;
+  readonly throttle: LoginThrottle;
 }
 
 declare module 'fastify' {
@@ -51,12 +53,27 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       const token = deps.anonymousTokens.issue(Math.floor(issued / 1000) + ANONYMOUS_TOKEN_SECONDS);
       return { token, access_token: token, expires_in: ANONYMOUS_TOKEN_SECONDS, issued_at: new Date(issued).toISOString() };
     }
+    const address = request.ip;
+    const verdict = deps.throttle.check(credentials.username, address, now());
+    if (!verdict.allowed) {
+      request.loginLog = { user: credentials.username, outcome: 'throttled' };
+      throw new RegistryError('TOOMANYREQUESTS', {
+        message: 'too many failed logins; try again later',
+        headers: { 'retry-after': String(verdict.retryAfterSeconds) },
+      });
+    }
     try {
       const result = await loginUser(deps, credentials, { scopes: scopes.map(formatScope), ...(service === undefined ? {} : { service }) });
+      deps.throttle.recordSuccess(credentials.username);
       request.loginLog = { user: credentials.username, outcome: 'success' };
       return result;
     } catch (error) {
       request.loginLog = { user: credentials.username, outcome: error instanceof Error ? error.name : 'error' };
+      if (error instanceof UpstreamRejected) {
+        // Slow down guessing: each failure past the free ones waits before it is answered.
+        const delay = deps.throttle.recordFailure(credentials.username, address, now());
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      }
       throw loginError(error);
     }
   }

@@ -2,11 +2,14 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { httpRequest } from './harness/http-client.js';
 import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
+import { generateTestPki } from '../support/pki.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli.js');
 
@@ -56,6 +59,77 @@ describe('container-gateway CLI', () => {
     const down = cli(['check'], { ...env, CG_BACKEND_URL: 'http://127.0.0.1:1' });
     assert.equal(down.status, 1);
     assert.match(down.stdout, /FAIL backend/);
+  });
+
+  it('check reports certificate expiry: ok for a valid one, FAIL for an expired one', async () => {
+    const pki = await generateTestPki(join(dir, 'pki'));
+    const env = {
+      CG_CONFIG: '/dev/null',
+      CG_DATABASE_URL: `sqlite://${join(dir, 'db', 'gw.db')}`,
+      CG_BACKEND_URL: registry.url,
+      CG_SERVER_TLS_CERT: pki.server.cert,
+      CG_SERVER_TLS_KEY: pki.server.key,
+      CG_BACKEND_TLS_CERT: pki.expired.cert,
+      CG_BACKEND_TLS_KEY: pki.expired.key,
+    };
+    const result = cli(['check'], env);
+    // The test PKI issues 30-day certificates: a warning (under 30 days left) or ok, never FAIL.
+    assert.match(result.stdout, /(ok|warn)\s+tls\s+server\.tls\.cert: .*valid until \d{4}-\d{2}-\d{2} \(\d+ days left\)/);
+    assert.match(result.stdout, /FAIL tls\s+backend\.tls\.cert: .*valid until 2020-01-02 \(not valid now\)/);
+    assert.equal(result.status, 1);
+  });
+
+  it('SIGHUP reloads the TLS certificate and the management secrets; SIGINT stops it with exit code 0', async () => {
+    const pki = await generateTestPki(join(dir, 'pki-reload'));
+    const port = await findFreePort();
+    const file = join(dir, 'reload.yaml');
+    const config = (cert: string, key: string, token: string) =>
+      `server:\n  listen: "127.0.0.1:${port}"\n  tls:\n    cert: ${cert}\n    key: ${key}\ndatabase:\n  url: "sqlite://${join(dir, 'reload.db')}"\nbackend:\n  url: "${registry.url}"\nmanagement:\n  tokens: ["${token}"]\nlog:\n  level: warn\naudit:\n  destination: "off"\n`;
+    const first = 'first-management-secret-0123456789';
+    const second = 'second-management-secret-0123456789';
+    writeFileSync(file, config(pki.server.cert, pki.server.key, first));
+    const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const probe = (token: string) =>
+      new Promise<{ status: number; fingerprint: string }>((resolve, reject) => {
+        const request = httpsRequest(
+          // No TLS session reuse: a resumed session would show the certificate of the first handshake.
+          { host: '127.0.0.1', port, path: '/users', method: 'GET', rejectUnauthorized: false, agent: new HttpsAgent({ maxCachedSessions: 0 }), headers: { authorization: `Bearer ${token}` } },
+          (response) => {
+            const fingerprint = (response.socket as TLSSocket).getPeerCertificate().fingerprint256;
+            response.resume();
+            response.on('end', () => resolve({ status: response.statusCode ?? 0, fingerprint }));
+          },
+        );
+        request.on('error', reject);
+        request.end();
+      });
+    try {
+      let before;
+      for (let attempt = 0; attempt < 100 && before === undefined; attempt += 1) {
+        before = await probe(first).catch(() => undefined);
+        if (before === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(before?.status, 200);
+      writeFileSync(file, config(pki.katello.cert, pki.katello.key, second));
+      child.kill('SIGHUP');
+      let after = await probe(second);
+      for (let attempt = 0; attempt < 50 && after.status !== 200; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        after = await probe(second);
+      }
+      assert.equal(after.status, 200, 'the new management secret is accepted');
+      // A connection whose handshake raced with the reload may still show the old certificate: ask anew.
+      const fresh = await probe(second);
+      assert.notEqual(fresh.fingerprint, before?.fingerprint, `new connections get the new certificate\n${output}`);
+      assert.equal((await probe(first)).status, 401, 'the old secret is not');
+    } finally {
+      child.kill('SIGINT');
+    }
+    assert.equal(await exited, 0);
   });
 
   it('serve answers, and SIGTERM stops it with exit code 0', async () => {

@@ -13,6 +13,7 @@ export function testConfig(env: Record<string, string> = {}): GatewayConfig {
       CG_CONFIG: '/dev/null',
       CG_DATABASE_URL: 'sqlite::memory:',
       CG_MANAGEMENT_TOKENS: MANAGEMENT_TOKEN,
+      CG_AUDIT_DESTINATION: 'off',
       ...env,
     },
   });

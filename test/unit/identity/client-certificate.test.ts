@@ -13,7 +13,8 @@ import { X509Certificate } from 'node:crypto';
 import { BlockList } from 'node:net';
 import { describe, it } from 'node:test';
 import type { FastifyRequest } from 'fastify';
-import { CERTIFICATE_HEADERS, createCertificateReader, isTrustedPeer, normalisePem } from '../../../src/identity/client-certificate.js';
+import { CERTIFICATE_HEADERS, createCertificateReader, normalisePem } from '../../../src/identity/client-certificate.js';
+import { isTrustedPeer } from '../../../src/http/trusted-peer.js';
 
 const HOST_UUID = '0d6c1d8e-3f0a-4b8e-9a55-2f4f7c1e9b10';
 const FOREIGN_UUID = '5b0e8a52-7d3c-4a61-8f0e-6c2b9d4e1a77';

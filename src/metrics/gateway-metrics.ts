@@ -1,0 +1,90 @@
+/**
+ * GatewayMetrics: what operators graph, in Prometheus form (prom-client), one registry per app
+ * (so several apps in one test process do not collide). Names are `cg_*`; labels are bounded
+ * sets (route families, outcomes, status codes), never repository or user names.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly httpRequests = new Counter({
+    name: 'cg_http_requests_total',
+    help: 'Requests answered, by route family, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpDuration = new Histogram({
+    name: 'cg_http_request_duration_seconds',
+    help: 'Time to answer a request, by route family',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+
+  readonly backendRequests = new Counter({
+    name: 'cg_backend_requests_total',
+    help: 'Calls to the backend registry, by outcome (status class or error)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly backendDuration = new Histogram({
+    name: 'cg_backend_request_duration_seconds',
+    help: 'Time until the backend answered (headers)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamCalls = new Counter({
+    name: 'cg_upstream_calls_total',
+    help: 'Calls to the management server, by call and outcome',
+    labelNames: ['call', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'cg_upstream_call_duration_seconds',
+    help: 'Time of calls to the management server',
+    labelNames: ['call'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly tokenCache = new Counter({
+    name: 'cg_token_cache_total',
+    help: 'User token lookups answered from memory (hit) or the database (miss)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly logins = new Counter({
+    name: 'cg_logins_total',
+    help: 'Logins at /v2/token, by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly managementUpdates = new Counter({
+    name: 'cg_management_updates_total',
+    help: 'Management API writes, by endpoint and status',
+    labelNames: ['endpoint', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly databasePoolWaiting: Gauge;
+
+  constructor(options: { poolWaiting?: () => number } = {}) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cg_' });
+    const poolWaiting = options.poolWaiting ?? (() => 0);
+    this.databasePoolWaiting = new Gauge({
+      name: 'cg_database_pool_waiting',
+      help: 'Queries waiting for a database connection (PostgreSQL pool; 0 for SQLite)',
+      registers: [this.registry],
+      collect() {
+        this.set(poolWaiting());
+      },
+    });
+  }
+}
