@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { httpRequest } from './harness/http-client.js';
 import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
 import { generateTestPki } from '../support/pki.js';
+import { startScriptedBackend } from '../support/scripted-backend.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli.js');
 
@@ -130,6 +131,59 @@ describe('container-gateway CLI', () => {
       child.kill('SIGINT');
     }
     assert.equal(await exited, 0);
+  });
+
+  it('SIGTERM lets a request in flight finish, then exits 0; metrics.listen serves /metrics on its own port', async () => {
+    const slow = await startScriptedBackend((_req, res) => {
+      setTimeout(() => {
+        res.setHeader('content-type', 'application/json');
+        res.end('{"name":"pub/a","tags":["v1"]}');
+      }, 1_500);
+    });
+    const [port, metricsPort] = [await findFreePort(), await findFreePort()];
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CG_CONFIG: '/dev/null',
+        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
+        CG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+        CG_DATABASE_URL: `sqlite://${join(dir, 'drain.db')}`,
+        CG_BACKEND_URL: slow.url,
+        CG_MANAGEMENT_TOKENS: 'drain-management-secret-0123456789',
+        CG_LOG_LEVEL: 'warn',
+        CG_AUDIT_DESTINATION: 'off',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let ready;
+      for (let attempt = 0; attempt < 100 && ready === undefined; attempt += 1) {
+        ready = await httpRequest(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        if (ready === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const metrics = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`);
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body.toString(), /cg_http_requests_total/);
+      assert.equal((await httpRequest(`http://127.0.0.1:${port}/metrics`)).status, 404, 'not on the main listener');
+      const published = await httpRequest(`http://127.0.0.1:${port}/repository_list`, {
+        method: 'PUT',
+        headers: { authorization: 'Bearer drain-management-secret-0123456789', 'content-type': 'application/json' },
+        body: '{"repositories":[{"repository":"pub/a","auth_required":false}]}',
+      });
+      assert.equal(published.status, 200);
+      const inFlight = httpRequest(`http://127.0.0.1:${port}/v2/pub/a/tags/list`, { timeoutMs: 10_000 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const answer = await inFlight;
+      assert.equal(answer.status, 200, 'the request in flight was finished, not cut');
+      assert.equal(await exited, 0);
+      assert.ok(Date.now() - started < 10_000);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await slow.close();
+    }
   });
 
   it('serve answers, and SIGTERM stops it with exit code 0', async () => {
