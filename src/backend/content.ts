@@ -1,6 +1,6 @@
 /**
- * fetchContent: the one place that decides whether a client gets a redirect or bytes
- * (CNCF Distribution's blobserver). In `redirect` mode a backend redirect is handed to the client,
+ * fetchContent and streamContent: the one place that decides whether a client gets a redirect or
+ * bytes (CNCF Distribution's blobserver). In `redirect` mode a backend redirect is handed to the client,
  * with its origin rewritten to backend.clientUrl when set; in `proxy` mode the gateway follows it
  * and streams. Backend failures become OCI errors here, so handlers only see outcomes.
  */
@@ -8,7 +8,7 @@ import { Writable, type Readable } from 'node:stream';
 import type { GatewayConfig } from '../config/compiled.js';
 import { OciCodes, isOciCode, type OciCode } from '../errors/oci-codes.js';
 import { RegistryError } from '../errors/registry-error.js';
-import type { BackendClient, BackendMethod, BackendResponse, ClientConnection } from './client.js';
+import type { BackendClient, BackendMethod, ClientConnection } from './client.js';
 
 /** Response headers a client may see; everything else the backend says stays behind the gateway. */
 const PASSED_RESPONSE_HEADERS = [
@@ -28,18 +28,26 @@ export const FORWARDED_REQUEST_HEADERS = ['accept', 'range', 'if-range', 'if-non
 const MAX_REDIRECTS = 5;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
-export interface ContentRequest {
-  readonly method: BackendMethod;
+interface BackendCall {
   /** Backend path and query, e.g. `/v2/library/alpine/manifests/latest`; already validated. */
   readonly pathAndQuery: string;
   readonly headers: Record<string, string>;
-  readonly signal?: AbortSignal;
-  /** Small bodies (manifests, indexes): read whole, up to this many bytes, instead of streamed. */
-  readonly collectUpTo?: number;
-  /** With collectUpTo: the client connection whose closing cancels the backend call. */
-  readonly cancelWhenClosed?: ClientConnection;
   /** The code to answer when the backend says 404 without a usable OCI error. */
   readonly notFoundCode: OciCode;
+}
+
+/** A small answer (manifest, index, HEAD): read whole. */
+export interface ContentRequest extends BackendCall {
+  readonly method: BackendMethod;
+  /** A larger body is refused (BACKEND_ERROR) instead of being read. */
+  readonly maxBytes: number;
+  /** The client connection whose closing cancels the backend call. */
+  readonly cancelWhenClosed?: ClientConnection;
+}
+
+/** A body that may be large (a blob GET): streamed. */
+export interface StreamRequest extends BackendCall {
+  readonly signal?: AbortSignal;
 }
 
 /** What both ways of calling the backend answer: a stream (blobs) or the whole body (the rest). */
@@ -51,8 +59,8 @@ export type ContentOutcome =
       readonly kind: 'content';
       readonly status: number;
       readonly headers: Record<string, string>;
-      /** Null for HEAD and 304; a Buffer when collected; otherwise a stream the caller must consume or destroy. */
-      readonly body: Readable | Buffer | null;
+      /** Null for HEAD and 304. */
+      readonly body: Buffer | null;
     };
 
 export type DeliveryPolicy = Pick<GatewayConfig['backend'], 'mode' | 'clientUrl'>;
@@ -61,13 +69,9 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
   let url = new URL(request.pathAndQuery, client.baseUrl);
   let method = request.method;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-    const response: AnyResponse =
-      request.collectUpTo === undefined
-        ? await client.send({ method, url, headers: request.headers, ...(request.signal ? { signal: request.signal } : {}) })
-        : await client.fetchWhole({ method, url, headers: request.headers, maxBytes: request.collectUpTo, ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}) });
+    const response = await client.fetchWhole({ method, url, headers: request.headers, maxBytes: request.maxBytes, ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}) });
     const location = headerValue(response, 'location');
     if (response.statusCode >= 300 && response.statusCode < 400 && response.statusCode !== 304 && location !== undefined) {
-      await discard(response.body);
       const target = new URL(location, url);
       if (policy.mode === 'redirect') {
         return { kind: 'redirect', status: response.statusCode, location: rewriteLocation(target, policy.clientUrl) };
@@ -79,7 +83,6 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
     if ((response.statusCode >= 200 && response.statusCode < 300) || response.statusCode === 304) {
       const headers = passedHeaders(response);
       if (method === 'HEAD' || response.statusCode === 304 || request.method === 'HEAD') {
-        await discard(response.body);
         return { kind: 'content', status: response.statusCode, headers, body: null };
       }
       return { kind: 'content', status: response.statusCode, headers, body: response.body };
@@ -97,7 +100,7 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
 export async function streamContent(
   client: BackendClient,
   policy: DeliveryPolicy,
-  request: Omit<ContentRequest, 'method' | 'collectUpTo' | 'cancelWhenClosed'>,
+  request: StreamRequest,
   openClient: (status: number, headers: Record<string, string>) => Writable,
 ): Promise<Extract<ContentOutcome, { kind: 'redirect' }> | 'streamed'> {
   let url = new URL(request.pathAndQuery, client.baseUrl);
@@ -163,10 +166,6 @@ export function rewriteLocation(target: URL, clientUrl: URL | null): string {
   const prefix = clientUrl.pathname.replace(/\/+$/, '');
   if (prefix !== '') rewritten.pathname = `${prefix}${target.pathname}`;
   return rewritten.href;
-}
-
-async function discard(body: Readable | Buffer): Promise<void> {
-  if (!Buffer.isBuffer(body)) await (body as BackendResponse['body']).dump();
 }
 
 function passedHeaders(response: AnyResponse): Record<string, string> {

@@ -26,7 +26,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
   // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
   const method = cacheKey !== undefined ? 'GET' : undefined;
   // Manifests are small: reading them whole is faster than streaming, and bounded.
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method, whole: true });
+  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method });
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   const manifest = outcome.body as Buffer;
   if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
@@ -39,10 +39,7 @@ export async function serveManifest(name: string, reference: string, request: Fa
 export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
   if (request.method === 'GET') return streamBlob(`/v2/${name}/blobs/${digest}`, request, reply, deps);
   // A HEAD has no body to stream, so it takes the cheaper whole-response path.
-  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, { whole: request.method === 'HEAD' });
-  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  // Streamed, never buffered: a 1 GiB layer must not grow the process.
-  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
+  return relayWithoutBody(await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, {}), reply);
 }
 
 export async function serveReferrers(
@@ -55,7 +52,7 @@ export async function serveReferrers(
 ): Promise<unknown> {
   const artifactType = query.get('artifactType');
   const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
-  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, { whole: true });
+  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, {});
   if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
   return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
 }
@@ -66,7 +63,7 @@ async function fetchFromBackend(
   request: FastifyRequest,
   reply: FastifyReply,
   deps: ContentDeps,
-  options: { method?: 'GET' | 'HEAD' | undefined; whole: boolean },
+  options: { method?: 'GET' | 'HEAD' | undefined },
 ): Promise<ContentOutcome> {
   const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
   const headers = forwardedHeaders(request);
@@ -74,15 +71,8 @@ async function fetchFromBackend(
   const now = Date.now();
   const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
   if (remembered !== undefined) return { kind: 'redirect', ...remembered };
-  // A client that leaves cancels the backend call: small bodies through the connection itself,
-  // streamed ones through an abort signal.
-  const outcome = await fetchContent(deps.backend, deps.delivery, {
-    method,
-    pathAndQuery,
-    headers,
-    ...(options.whole ? { collectUpTo: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw } : { signal: abortWhenClientLeaves(reply) }),
-    notFoundCode,
-  });
+  // A client that leaves cancels the backend call through its connection.
+  const outcome = await fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode });
   if (redirectKey !== undefined && outcome.kind === 'redirect') deps.redirectCache.set(redirectKey, outcome.status, outcome.location, now);
   return outcome;
 }

@@ -22,7 +22,6 @@ import {
   sortedDigests,
   writeImageLayout,
   writeIndexLayout,
-  type BuiltArtifact,
   type BuiltImage,
   type BuiltIndex,
 } from './harness/oci-layout.js';
