@@ -236,15 +236,8 @@ async function readErrorText(body: Readable): Promise<string> {
   return text;
 }
 
-function isBodyReadable(body: Readable): body is Readable & { arrayBuffer(): Promise<ArrayBuffer> } {
-  return typeof (body as { arrayBuffer?: unknown }).arrayBuffer === 'function';
-}
-
 /** Reads a small body (manifests, tag lists) fully, refusing more than `limit` bytes. */
-export async function readBounded(body: Readable, limit: number, contentLength?: string): Promise<Buffer> {
-  // undici's body collects itself fastest; an announced length within the limit bounds it.
-  const announced = contentLength === undefined ? Number.NaN : Number(contentLength);
-  if (announced >= 0 && announced <= limit && isBodyReadable(body)) return Buffer.from(await body.arrayBuffer());
+export async function readBounded(body: Readable, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
