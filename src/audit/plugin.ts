@@ -1,5 +1,5 @@
 /**
- * The audit log: every access decision that denies, every login (success or failure, who and
+ * The audit log: every access decision that denies a repository, every login (success or failure, who and
  * from where, never the password), and every management update (who, which endpoint, what
  * changed as counts). One JSON line each with `audit: true`, to stdout or a file
  * (audit.destination), separate from the request log so it can be kept longer.
@@ -42,7 +42,8 @@ function pathOf(request: FastifyRequest): string {
 
 const auditPlugin: FastifyPluginAsync<{ audit: Logger }> = async (app, { audit }) => {
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.accessLog?.decision === 'deny') {
+    // The 401 on `GET /v2/` is how every client starts its token dance, not a refusal worth auditing.
+    if (request.accessLog?.decision === 'deny' && request.accessLog.repository !== undefined) {
       audit.info({ ...who(request.identity), repository: request.accessLog.repository, reason: request.accessLog.reason, method: request.method, path: pathOf(request), status: reply.statusCode, address: request.ip }, 'access denied');
     }
     if (request.loginLog !== undefined && request.loginLog.outcome !== 'anonymous') {
