@@ -33,6 +33,12 @@ export interface BulkWrites {
   announce(trx: Trx, change: string): Promise<void>;
 }
 
+/**
+ * better-sqlite3 is synchronous, so a transaction of hundreds of statements would otherwise run
+ * without ever letting the event loop serve a pull; yielding between chunks lets it.
+ */
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 function chunks<T>(items: readonly T[], size: number): T[][] {
   const result: T[][] = [];
   for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
@@ -48,19 +54,24 @@ const sqliteWrites: BulkWrites = {
   async deleteWhereIn(trx, table, column, ids) {
     for (const chunk of chunks(ids, IDS_PER_STATEMENT)) {
       await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(column)} IN (${sql.join(chunk)})`.execute(trx);
+      await yieldToEventLoop();
     }
   },
   async setAuthRequired(trx, ids, value) {
     for (const chunk of chunks(ids, IDS_PER_STATEMENT)) await trx.updateTable('repositories').set({ auth_required: value }).where('id', 'in', chunk).execute();
   },
   async insertRepositories(trx, rows) {
-    for (const chunk of chunks(rows, ROWS_PER_INSERT)) await trx.insertInto('repositories').values(chunk).execute();
+    for (const chunk of chunks(rows, ROWS_PER_INSERT)) {
+      await trx.insertInto('repositories').values(chunk).execute();
+      await yieldToEventLoop();
+    }
   },
   async idsByName(trx, table, names) {
     const ids = new Map<string, number>();
     for (const chunk of chunks(names, IDS_PER_STATEMENT)) {
       const result = await sql<{ id: number; key: string }>`SELECT id, ${sql.ref(nameColumn(table))} AS key FROM ${sql.table(table)} WHERE ${sql.ref(nameColumn(table))} IN (${sql.join(chunk)})`.execute(trx);
       for (const row of result.rows) ids.set(row.key, Number(row.id));
+      await yieldToEventLoop();
     }
     return ids;
   },
@@ -78,6 +89,7 @@ const sqliteWrites: BulkWrites = {
     for (const chunk of chunks(pairs, ROWS_PER_INSERT)) {
       const values = sql.join(chunk.map(([subject, repository]) => sql`(${subject}, ${repository})`));
       await sql`INSERT INTO ${sql.table(table)} (${sql.ref(subjectColumn(table))}, repository_id) VALUES ${values}`.execute(trx);
+      await yieldToEventLoop();
     }
   },
   // Other processes on the same file notice commits through PRAGMA data_version.
