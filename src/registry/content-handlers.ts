@@ -7,7 +7,6 @@ import type { OciCode } from '../errors/oci-codes.js';
 import { FORWARDED_REQUEST_HEADERS, fetchContent, streamContent, type ContentOutcome } from '../backend/content.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
-import { isValidDigest } from './grammar.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
@@ -15,9 +14,9 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
 type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
 
-export async function serveManifest(name: string, reference: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+export async function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
   // Conditional requests go to the backend, which knows how to answer them.
-  const cacheKey = isValidDigest(reference) && request.headers['if-none-match'] === undefined ? ManifestCache.keyOf(name, reference, request.headers.accept) : undefined;
+  const cacheKey = byDigest && request.headers['if-none-match'] === undefined ? ManifestCache.keyOf(name, reference, request.headers.accept) : undefined;
   const cached = cacheKey === undefined ? undefined : deps.manifestCache.get(cacheKey);
   if (cached !== undefined) {
     reply.code(cached.status).headers(cached.headers);
@@ -67,13 +66,29 @@ async function fetchFromBackend(
 ): Promise<ContentOutcome> {
   const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
   const headers = forwardedHeaders(request);
-  const redirectKey = deps.delivery.mode === 'redirect' && deps.redirectCache.enabled ? `${method} ${pathAndQuery}#${headers.accept ?? ''}#${headers.range ?? ''}` : undefined;
-  const now = Date.now();
-  const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
-  if (remembered !== undefined) return { kind: 'redirect', ...remembered };
   // A client that leaves cancels the backend call through its connection.
-  const outcome = await fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode });
-  if (redirectKey !== undefined && outcome.kind === 'redirect') deps.redirectCache.set(redirectKey, outcome.status, outcome.location, now);
+  return throughRedirectCache(deps, `${method} ${pathAndQuery}`, headers, () =>
+    fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode }),
+  );
+}
+
+type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
+
+/**
+ * Redirect mode: a redirect the backend gave for the same request moments ago is handed out
+ * again without asking it (backend.redirectCacheSeconds); anything else is fetched.
+ */
+async function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
+  if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
+  const key = `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+  const now = Date.now();
+  const remembered = deps.redirectCache.get(key, now);
+  if (remembered !== undefined) return { kind: 'redirect', ...remembered };
+  const outcome = await fetch();
+  const redirect = outcome as Partial<Redirect> | null;
+  if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
+    deps.redirectCache.set(key, redirect.status, redirect.location, now);
+  }
   return outcome;
 }
 
@@ -83,17 +98,15 @@ async function fetchFromBackend(
  */
 async function streamBlob(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
   const headers = forwardedHeaders(request);
-  const redirectKey = deps.delivery.mode === 'redirect' && deps.redirectCache.enabled ? `GET ${pathAndQuery}#${headers.accept ?? ''}#${headers.range ?? ''}` : undefined;
-  const now = Date.now();
-  const remembered = redirectKey === undefined ? undefined : deps.redirectCache.get(redirectKey, now);
-  if (remembered !== undefined) return reply.code(remembered.status).header('location', remembered.location).send();
   let result: Awaited<ReturnType<typeof streamContent>>;
   try {
-    result = await streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal: abortWhenClientLeaves(reply), notFoundCode: 'BLOB_UNKNOWN' }, (status, passed) => {
-      reply.hijack();
-      reply.raw.writeHead(status, { ...passed, [API_VERSION_HEADER]: API_VERSION });
-      return reply.raw;
-    });
+    result = await throughRedirectCache(deps, `GET ${pathAndQuery}`, headers, () =>
+      streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal: abortWhenClientLeaves(reply), notFoundCode: 'BLOB_UNKNOWN' }, (status, passed) => {
+        reply.hijack();
+        reply.raw.writeHead(status, { ...passed, [API_VERSION_HEADER]: API_VERSION });
+        return reply.raw;
+      }),
+    );
   } catch (error) {
     // Once the bytes have started, the only honest signal left is a cut connection.
     if (reply.sent) {
@@ -103,8 +116,7 @@ async function streamBlob(pathAndQuery: string, request: FastifyRequest, reply: 
     throw error;
   }
   if (result === 'streamed') return reply;
-  if (redirectKey !== undefined) deps.redirectCache.set(redirectKey, result.status, result.location, now);
-  return reply.code(result.status).header('location', result.location).send();
+  return relayWithoutBody(result, reply);
 }
 
 function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {

@@ -13,7 +13,7 @@ import { isValidDigest, isValidRepositoryName, isValidTag } from './grammar.js';
 export type RegistryPath =
   | { readonly kind: 'base' }
   | { readonly kind: 'catalog' }
-  | { readonly kind: 'manifest'; readonly name: string; readonly reference: string }
+  | { readonly kind: 'manifest'; readonly name: string; readonly reference: string; readonly byDigest: boolean }
   | { readonly kind: 'blob'; readonly name: string; readonly digest: string }
   | { readonly kind: 'tags'; readonly name: string }
   | { readonly kind: 'referrers'; readonly name: string; readonly digest: string }
@@ -65,14 +65,15 @@ export function parseRegistryPath(path: string): RegistryPath {
       case 'tags':
         return { kind, name };
       case 'manifest':
-        if (!isValidTag(last) && !isValidDigest(last)) {
+        const byDigest = isValidDigest(last);
+        if (!byDigest && !isValidTag(last)) {
           // No manifest can have this reference, so it is unknown (the spec's code for a bad reference).
           throw new RegistryError('MANIFEST_UNKNOWN', {
             message: 'invalid manifest reference: neither a tag nor a digest',
             detail: { reference: last.slice(0, 300) },
           });
         }
-        return { kind, name, reference: last };
+        return { kind, name, reference: last, byDigest };
       case 'blob':
       case 'referrers':
         if (!isValidDigest(last)) throw new RegistryError('DIGEST_INVALID', { message: 'invalid digest', detail: { digest: last.slice(0, 300) } });

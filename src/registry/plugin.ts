@@ -134,7 +134,7 @@ async function dispatch(
     case 'tags':
       return serveTags(route.name, new URLSearchParams(query), reply, deps.backend);
     case 'manifest':
-      return serveManifest(route.name, route.reference, request, reply, deps);
+      return serveManifest(route.name, route.reference, route.byDigest, request, reply, deps);
     case 'blob':
       return serveBlob(route.name, route.digest, request, reply, deps);
     case 'referrers':
