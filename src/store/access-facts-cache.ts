@@ -4,7 +4,9 @@
  * Management pushes invalidate everything; a login invalidates only that user. After a push the
  * old repository snapshot keeps answering while the new one loads (a 100,000-repository load
  * takes a moment), so pulls never wait for it; the push itself waits, so its caller sees its
- * effect as soon as it is answered.
+ * effect as soon as it is answered. An invalidated caller's mappings are kept aside: if the
+ * database cannot be asked (stopped, unreachable) they still answer, because the gateway serves
+ * on from what it knew rather than failing pulls it decided a moment ago.
  */
 import type { AccessFacts } from '../access/decide-access.js';
 import { unreachable, type Identity } from '../access/identity.js';
@@ -24,7 +26,11 @@ interface RepositorySnapshot {
 export class AccessFactsCache {
   private snapshot: RepositorySnapshot | undefined;
   private snapshotLoading: Promise<RepositorySnapshot> | undefined;
+  /** The snapshot is out of date but its reload failed: keep serving it, and try again. */
+  private snapshotStale = false;
   private readonly callerMappings = new Map<string, ReadonlySet<number>>();
+  /** Mappings invalidated since they were loaded: the answer of last resort. */
+  private staleMappings = new Map<string, ReadonlySet<number>>();
   /** Bumped on every invalidation, so a load that raced with a write is not kept. */
   private snapshotEpoch = 0;
   private mappingsEpoch = 0;
@@ -32,7 +38,7 @@ export class AccessFactsCache {
   constructor(private readonly store: GatewayStore) {}
 
   async factsFor(identity: Identity, repository: string): Promise<AccessFacts> {
-    const snapshot = this.snapshot ?? (await this.loadSnapshot());
+    const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
     const row = snapshot.byName.get(repository);
     if (row === undefined) return { repository: undefined, callerMapped: false };
     if (!row.authRequired || identity.kind === 'anonymous') return { repository: row, callerMapped: false };
@@ -41,7 +47,7 @@ export class AccessFactsCache {
   }
 
   async visibleRepositories(identity: Identity): Promise<readonly string[]> {
-    const snapshot = this.snapshot ?? (await this.loadSnapshot());
+    const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
     if (identity.kind === 'anonymous') return snapshot.publicSorted;
     const mapped = await this.mappingsOf(identity);
     const names: string[] = [];
@@ -57,11 +63,22 @@ export class AccessFactsCache {
     this.snapshotEpoch += 1;
     this.mappingsEpoch += 1;
     this.snapshotLoading = undefined;
+    for (const [key, ids] of this.callerMappings) this.keepStale(key, ids);
     this.callerMappings.clear();
+    this.reloadInBackground();
+  }
+
+  private reloadInBackground(): void {
     this.loadSnapshot().catch(() => {
-      // The next request that needs the snapshot tries again.
-      this.snapshot = undefined;
+      // The next request that needs the snapshot tries again, served the old one meanwhile.
+      this.snapshotStale = true;
     });
+  }
+
+  /** The snapshot in hand, if any; a stale one is served while a reload is tried again. */
+  private snapshotInHand(): RepositorySnapshot | undefined {
+    if (this.snapshotStale && this.snapshotLoading === undefined) this.reloadInBackground();
+    return this.snapshot;
   }
 
   /** Invalidates everything and resolves once the new snapshot is in place. */
@@ -76,7 +93,15 @@ export class AccessFactsCache {
 
   invalidateCaller(identity: Identity): void {
     this.mappingsEpoch += 1;
-    this.callerMappings.delete(callerKey(identity));
+    const key = callerKey(identity);
+    const ids = this.callerMappings.get(key);
+    if (ids !== undefined) this.keepStale(key, ids);
+    this.callerMappings.delete(key);
+  }
+
+  private keepStale(key: string, ids: ReadonlySet<number>): void {
+    if (this.staleMappings.size >= MAX_CACHED_CALLERS) this.staleMappings = new Map();
+    this.staleMappings.set(key, ids);
   }
 
   private async loadSnapshot(): Promise<RepositorySnapshot> {
@@ -88,7 +113,10 @@ export class AccessFactsCache {
         nameById: new Map(rows.map((row) => [row.id, row.name])),
         publicSorted: rows.filter((row) => !row.authRequired).map((row) => row.name).sort(compareCodeUnits),
       };
-      if (epoch === this.snapshotEpoch) this.snapshot = snapshot;
+      if (epoch === this.snapshotEpoch) {
+        this.snapshot = snapshot;
+        this.snapshotStale = false;
+      }
       return snapshot;
     });
     this.snapshotLoading = loading;
@@ -104,7 +132,15 @@ export class AccessFactsCache {
     const cached = this.callerMappings.get(key);
     if (cached !== undefined) return cached;
     const epoch = this.mappingsEpoch;
-    const ids = new Set(await this.loadMappings(identity));
+    let ids: ReadonlySet<number>;
+    try {
+      ids = new Set(await this.loadMappings(identity));
+    } catch (error) {
+      const stale = this.staleMappings.get(key);
+      if (stale === undefined) throw error;
+      return stale;
+    }
+    this.staleMappings.delete(key);
     if (epoch === this.mappingsEpoch) {
       if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
         const oldest = this.callerMappings.keys().next().value;

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AccessFactsCache } from '../../../src/store/access-facts-cache.js';
+import { openDatabase, type OpenDatabase } from '../../../src/store/connect.js';
+import { GatewayStore } from '../../../src/store/gateway-store.js';
+
+describe('AccessFactsCache when the database goes away', () => {
+  let dir: string;
+  let database: OpenDatabase;
+  let facts: AccessFactsCache;
+  const alice = { kind: 'user', username: 'alice' } as const;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cg-facts-'));
+    database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
+    const store = new GatewayStore(database.db, database.dialect, database.reads);
+    await store.replaceRepositoryList(new Map([['pub/a', false], ['priv/a', true], ['priv/b', true]]));
+    await store.replaceUserMappings(new Map([['alice', ['priv/a']]]));
+    facts = new AccessFactsCache(store);
+    assert.deepEqual(await facts.visibleRepositories(alice), ['priv/a', 'pub/a']);
+    await database.close();
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('an invalidated caller is still answered from what was known', async () => {
+    facts.invalidateCaller(alice);
+    assert.deepEqual(await facts.visibleRepositories(alice), ['priv/a', 'pub/a']);
+    assert.equal((await facts.factsFor(alice, 'priv/a')).callerMapped, true);
+  });
+
+  it('after "everything changed" the old snapshot and mappings keep answering', async () => {
+    facts.invalidateAll();
+    assert.deepEqual(await facts.visibleRepositories(alice), ['priv/a', 'pub/a']);
+    assert.deepEqual(await facts.visibleRepositories({ kind: 'anonymous', withToken: false }), ['pub/a']);
+  });
+
+  it('a caller never loaded still needs the database', async () => {
+    await assert.rejects(facts.visibleRepositories({ kind: 'user', username: 'bob' }));
+  });
+});
