@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { decideAccess } from './access/decide-access.js';
+import { decideAccess, type AccessFacts } from './access/decide-access.js';
+import type { Identity, UserIdentity } from './access/identity.js';
+import { repositoryPull, repositoryPush, type RepositoryAction, type RequiredAccess } from './access/required-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
@@ -32,7 +34,15 @@ import { watchPostgres, watchSqlite } from './store/change-feed.js';
 import { openDatabase } from './store/connect.js';
 import { pendingMigrations } from './store/migrations.js';
 import { GatewayStore } from './store/gateway-store.js';
+import { createKatelloProvider } from './providers/katello-provider.js';
+import { createKubernetesClient } from './providers/kubernetes-client.js';
+import { createKubernetesProvider } from './providers/kubernetes-provider.js';
+import type { IdentityProvider } from './providers/provider.js';
+import { createStaticProvider } from './providers/static-provider.js';
+import { ALL_CHANGED, SIGNING_KEYS_CHANGED } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
+import { GatewayTokens } from './token/gateway-tokens.js';
+import { KeyRing } from './token/key-ring.js';
 import { LoginThrottle } from './token/login-throttle.js';
 import tokenPlugin from './token/plugin.js';
 import { createKatelloClient, type UpstreamClient } from './upstream/katello-client.js';
@@ -75,17 +85,27 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const anonymousTokens = new AnonymousTokens(Buffer.from(anonymousKey, 'base64'));
 
   const knownHosts = new KnownHosts({ store, upstream, facts, log: app.log, now });
+  const keyRing = await KeyRing.open(store, config.tokens, now());
+  const gatewayTokens = new GatewayTokens(keyRing, config.tokens);
   const prune = setInterval(() => {
     store.pruneExpiredTokens(now()).then(
       (count) => count > 0 && app.log.info({ count }, 'pruned expired tokens'),
       (error: unknown) => app.log.warn({ err: error }, 'pruning expired tokens failed'),
+    );
+    keyRing.prune(now(), config.tokens.lifetimeSeconds * 1000).then(
+      (kids) => kids.length > 0 && app.log.info({ kids }, 'dropped signing keys whose tokens have all expired'),
+      (error: unknown) => app.log.warn({ err: error }, 'pruning signing keys failed'),
     );
   }, PRUNE_INTERVAL_MS);
   prune.unref();
 
   // Other workers and instances change the same data: drop what they changed from our caches.
   const onChange = (change: string): void => {
-    if (change.startsWith('user:')) facts.invalidateCaller({ kind: 'user', username: change.slice(5) });
+    if (change === SIGNING_KEYS_CHANGED || change === ALL_CHANGED) {
+      keyRing.reload().catch((error: unknown) => app.log.warn({ err: error }, 'reloading signing keys failed'));
+      if (change === SIGNING_KEYS_CHANGED) return;
+    }
+    if (change.startsWith('user:')) facts.invalidateCaller({ kind: 'user', username: change.slice(5), provider: 'katello' });
     else if (change.startsWith('host:')) facts.invalidateCaller({ kind: 'host', uuid: change.slice(5) });
     else {
       facts.invalidateAll();
@@ -112,6 +132,45 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     await app.register(auditPlugin, { audit });
     app.addHook('onClose', async () => audit.flush());
   }
+  const providers: IdentityProvider[] = config.identity.providers.map((name): IdentityProvider => {
+    switch (name) {
+      case 'katello':
+        return createKatelloProvider({ upstream, store, facts, userTokens, now });
+      case 'static':
+        return createStaticProvider(config.identity.static);
+      case 'kubernetes': {
+        const client = createKubernetesClient(config.identity.kubernetes);
+        app.addHook('onClose', async () => client.close());
+        return createKubernetesProvider(config.identity.kubernetes, client, now);
+      }
+    }
+  });
+  // Katello grants through the repository list; the others through their own policy.
+  const policyProviders = providers.filter((provider) => provider.name !== 'katello');
+
+  async function providerActions(identity: Identity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]> {
+    if (policyProviders.length === 1) return (policyProviders[0] as IdentityProvider).actionsFor(identity, repository, wanted);
+    const granted = new Set<RepositoryAction>();
+    for (const provider of policyProviders) for (const action of await provider.actionsFor(identity, repository, wanted)) granted.add(action);
+    return [...granted];
+  }
+
+  /** Loads the facts a decision needs and decides: the one door between identity and backend. */
+  async function authorize(identity: Identity, required: RequiredAccess) {
+    if (required.type !== 'repository') return decideAccess(identity, required);
+    const known = await facts.factsFor(identity, required.name);
+    const needsProvider = policyProviders.length > 0 && (required.actions.includes('push') || decideAccess(identity, required, known).outcome === 'deny');
+    const withProvider: AccessFacts = needsProvider ? { ...known, providerActions: await providerActions(identity, required.name, required.actions) } : known;
+    return decideAccess(identity, required, withProvider);
+  }
+
+  async function grantedActions(identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]> {
+    const granted: RepositoryAction[] = [];
+    if ((await authorize(identity, repositoryPull(repository))).outcome === 'grant') granted.push('pull');
+    if (wanted.includes('push') && (await authorize(identity, repositoryPush(repository))).outcome === 'grant') granted.push('push');
+    return granted.filter((action) => wanted.includes(action));
+  }
+
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
   const readClientCertificate = createCertificateReader({
     socketClientCa: config.server.tls?.clientCa,
@@ -121,15 +180,14 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   });
   await app.register(async (clientApi) => {
     await clientApi.register(identityPlugin, {
-      resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, readClientCertificate, knownHosts, now }),
+      resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, gatewayTokens, readClientCertificate, knownHosts, now }),
     });
     await clientApi.register(registryPlugin, {
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
       manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
       redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
-      authorize: async (identity, required) =>
-        decideAccess(identity, required, required.type === 'repository' ? await facts.factsFor(identity, required.name) : undefined),
+      authorize,
       catalog: (identity) => facts.visibleRepositories(identity),
       flatpakIndexPath: config.backend.flatpakIndexPath,
       publicUrl,
@@ -145,7 +203,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   });
   const logins = config.limits.logins;
   const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
-  await app.register(tokenPlugin, { upstream, store, facts, userTokens, anonymousTokens, throttle, now });
+  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, grantedActions, anonymousTokens, throttle, now });
   await app.register(managementPlugin, {
     store,
     facts,

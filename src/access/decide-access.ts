@@ -7,20 +7,23 @@
  * in, and NAME_UNKNOWN for everyone else. The reason is kept for the log, never the wire.
  */
 import { unreachable, type Identity } from './identity.js';
-import type { RequiredAccess } from './required-access.js';
+import type { RepositoryAction, RequiredAccess } from './required-access.js';
 
 export interface AccessFacts {
   /** The repository as the gateway knows it (pushed by the management server); undefined when unknown. */
   readonly repository: { readonly authRequired: boolean } | undefined;
   /** The calling user or host is mapped to the repository. */
   readonly callerMapped: boolean;
+  /** Actions the caller's identity provider grants on the repository (static rules, Kubernetes reviews). */
+  readonly providerActions?: readonly RepositoryAction[];
 }
 
-export type DenyReason = 'credentials-required' | 'unknown-repository' | 'login-required' | 'not-mapped';
+export type DenyReason = 'credentials-required' | 'unknown-repository' | 'login-required' | 'not-mapped' | 'push-not-granted';
 
 export type Decision =
-  | { readonly outcome: 'grant'; readonly reason: 'public' | 'mapped' | 'authenticated' | 'listing' }
-  | { readonly outcome: 'deny'; readonly reason: DenyReason; readonly answer: 'challenge' | 'name-unknown' };
+  | { readonly outcome: 'grant'; readonly reason: 'public' | 'mapped' | 'provider' | 'authenticated' | 'listing' }
+  /** `denied`: the caller may see the repository but not do this to it (push), so saying so discloses nothing. */
+  | { readonly outcome: 'deny'; readonly reason: DenyReason; readonly answer: 'challenge' | 'name-unknown' | 'denied' };
 
 const NO_FACTS: AccessFacts = { repository: undefined, callerMapped: false };
 
@@ -34,22 +37,40 @@ export function decideAccess(identity: Identity, required: RequiredAccess, facts
       }
       return { outcome: 'grant', reason: 'authenticated' };
     case 'repository':
-      return decideRepositoryPull(identity, facts);
+      return decideRepository(identity, required.actions, facts);
     default:
       return unreachable(required);
   }
 }
 
-function decideRepositoryPull(identity: Identity, facts: AccessFacts): Decision {
+function decideRepository(identity: Identity, actions: readonly RepositoryAction[], facts: AccessFacts): Decision {
   const repository = facts.repository;
-  if (repository !== undefined && !repository.authRequired) return { outcome: 'grant', reason: 'public' };
+  const granted = facts.providerActions ?? [];
+  // Pull comes from the repository list (public, or mapped to this caller) or from the provider.
+  const pullBy =
+    repository !== undefined && !repository.authRequired
+      ? 'public'
+      : repository !== undefined && identity.kind !== 'anonymous' && facts.callerMapped
+        ? 'mapped'
+        : granted.includes('pull')
+          ? 'provider'
+          : undefined;
+  if (pullBy === undefined) return unseen(identity, repository !== undefined);
+  if (actions.every((action) => action === 'pull' || granted.includes(action))) {
+    return { outcome: 'grant', reason: actions.includes('push') ? 'provider' : pullBy };
+  }
+  // Anonymous callers are asked to log in: a user may be granted what they are not.
+  return { outcome: 'deny', reason: 'push-not-granted', answer: identity.kind === 'anonymous' ? 'challenge' : 'denied' };
+}
+
+/** A repository the caller may not pull: missing and hidden are the same answer. */
+function unseen(identity: Identity, known: boolean): Decision {
   switch (identity.kind) {
     case 'anonymous':
-      return { outcome: 'deny', reason: repository === undefined ? 'unknown-repository' : 'login-required', answer: 'challenge' };
+      return { outcome: 'deny', reason: known ? 'login-required' : 'unknown-repository', answer: 'challenge' };
     case 'user':
     case 'host':
-      if (repository !== undefined && facts.callerMapped) return { outcome: 'grant', reason: 'mapped' };
-      return { outcome: 'deny', reason: repository === undefined ? 'unknown-repository' : 'not-mapped', answer: 'name-unknown' };
+      return { outcome: 'deny', reason: known ? 'not-mapped' : 'unknown-repository', answer: 'name-unknown' };
     default:
       return unreachable(identity);
   }

@@ -6,8 +6,19 @@
 export type Identity =
   /** `withToken`: the caller holds the gateway's anonymous token (it has done the token dance). */
   | { readonly kind: 'anonymous'; readonly withToken: boolean }
-  | { readonly kind: 'user'; readonly username: string }
+  | UserIdentity
   | { readonly kind: 'host'; readonly uuid: string };
+
+/** Who vouched for a user: Katello (token + catalog), the config's users and rules, or a Kubernetes API server. */
+export type ProviderName = 'katello' | 'static' | 'kubernetes';
+
+export interface UserIdentity {
+  readonly kind: 'user';
+  readonly username: string;
+  readonly provider: ProviderName;
+  /** Kubernetes groups from the TokenReview, carried for SubjectAccessReviews. */
+  readonly groups?: readonly string[];
+}
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous', withToken: false });
 export const ANONYMOUS_WITH_TOKEN: Identity = Object.freeze({ kind: 'anonymous', withToken: true });

@@ -35,6 +35,26 @@ export interface GatewayConfig {
     readonly url: URL | null;
     readonly tls?: PeerTlsMaterial;
   };
+  readonly identity: {
+    readonly providers: RawConfig['identity']['providers'];
+    readonly static: Omit<RawConfig['identity']['static'], 'htpasswd'> & {
+      /** htpasswd users → bcrypt hash. */
+      readonly users: ReadonlyMap<string, string>;
+    };
+    readonly kubernetes: Omit<RawConfig['identity']['kubernetes'], 'apiServer' | 'tls' | 'tokenFile'> & {
+      readonly apiServer: URL | null;
+      readonly tls?: PeerTlsMaterial;
+      /** The gateway's own credential at the API server. */
+      readonly bearerToken?: string;
+    };
+  };
+  readonly tokens: {
+    readonly issuer: string;
+    readonly services: readonly string[];
+    readonly lifetimeSeconds: number;
+    readonly signingKeyPem?: Buffer;
+    readonly verifyCertificates: readonly Buffer[];
+  };
   readonly management: RawConfig['management'];
   readonly limits: RawConfig['limits'];
   readonly audit: RawConfig['audit'];

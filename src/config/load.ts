@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import type { GatewayConfig, PeerTlsMaterial } from './compiled.js';
 import { overlayEnvironment } from './env-overlay.js';
 import { configSchema, type RawConfig } from './schema.js';
+import { parseHtpasswd } from '../providers/htpasswd.js';
 
 export const DEFAULT_CONFIG_FILE = 'config/gateway.yaml';
 
@@ -101,7 +102,10 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
   const backendTls = raw.backend.tls === undefined ? undefined : readPeerTls('backend.tls', raw.backend.tls, problems);
   const upstreamTls = raw.upstream.tls === undefined ? undefined : readPeerTls('upstream.tls', raw.upstream.tls, problems);
 
-  if (listen === undefined || problems.length > 0) return undefined;
+  const identity = compileIdentity(raw.identity, problems);
+  const tokens = compileTokens(raw.tokens, publicUrl, problems);
+
+  if (listen === undefined || identity === undefined || problems.length > 0) return undefined;
   return {
     server: {
       listen,
@@ -125,12 +129,68 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       url: raw.upstream.url === null ? null : new URL(raw.upstream.url),
       ...(upstreamTls === undefined ? {} : { tls: upstreamTls }),
     },
+    identity,
+    tokens,
     management: raw.management,
     limits: raw.limits,
     audit: raw.audit,
     metrics: { listen: metricsListen ?? null },
     log: raw.log,
   };
+}
+
+function compileIdentity(raw: RawConfig['identity'], problems: string[]): GatewayConfig['identity'] | undefined {
+  const { htpasswd, ...staticRest } = raw.static;
+  let users: ReadonlyMap<string, string> = new Map();
+  if (htpasswd !== null) {
+    const text = readText('identity.static.htpasswd', htpasswd, problems);
+    if (text !== undefined) {
+      const parsed = parseHtpasswd(text);
+      for (const problem of parsed.problems) problems.push(`identity.static.htpasswd: ${htpasswd} ${problem}`);
+      users = parsed.users;
+    }
+  }
+  for (const robot of raw.static.robots) {
+    if (users.has(robot.username)) problems.push(`identity.static.robots: "${robot.username}" is also an htpasswd user`);
+  }
+  const { apiServer, tls: kubeTlsFiles, tokenFile, ...kubeRest } = raw.kubernetes;
+  if (raw.providers.includes('kubernetes') && apiServer === null) problems.push('identity.kubernetes.apiServer: needed when identity.providers includes "kubernetes"');
+  if (new Set(raw.providers).size !== raw.providers.length) problems.push('identity.providers: a provider is named twice');
+  const kubeTls = kubeTlsFiles === undefined ? undefined : readPeerTls('identity.kubernetes.tls', kubeTlsFiles, problems);
+  const bearerToken = tokenFile === null ? undefined : readText('identity.kubernetes.tokenFile', tokenFile, problems)?.trim();
+  return {
+    providers: raw.providers,
+    static: { ...staticRest, users },
+    kubernetes: {
+      ...kubeRest,
+      apiServer: apiServer === null ? null : new URL(apiServer),
+      ...(kubeTls === undefined ? {} : { tls: kubeTls }),
+      ...(bearerToken === undefined ? {} : { bearerToken }),
+    },
+  };
+}
+
+function compileTokens(raw: RawConfig['tokens'], publicUrl: URL, problems: string[]): GatewayConfig['tokens'] {
+  const signingKeyPem = raw.signingKey === null ? undefined : readPem('tokens.signingKey', raw.signingKey, problems);
+  const verifyCertificates = raw.verifyCertificates
+    .map((file, index) => readPem(`tokens.verifyCertificates.${index}`, file, problems))
+    .filter((pem): pem is Buffer => pem !== undefined);
+  return {
+    issuer: raw.issuer ?? publicUrl.origin,
+    services: raw.services.length > 0 ? raw.services : [publicUrl.host],
+    lifetimeSeconds: raw.lifetimeSeconds,
+    ...(signingKeyPem === undefined ? {} : { signingKeyPem }),
+    verifyCertificates,
+  };
+}
+
+function readText(path: string, file: string, problems: string[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`${path}: cannot read file "${file}" (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    return undefined;
+  }
 }
 
 function withoutTls<T extends { tls?: unknown }>(section: T): Omit<T, 'tls'> {

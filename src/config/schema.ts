@@ -22,6 +22,11 @@ const tlsPeer = z
 
 const positiveMs = z.number().int().positive();
 
+const providerName = z.enum(['katello', 'static', 'kubernetes']);
+const action = z.enum(['pull', 'push']);
+/** Repository globs: `*` within a path segment, `**` across segments (picomatch). */
+const repositoryGlob = z.string().min(1).regex(/^[a-z0-9._*?{},\[\]/-]+$/, 'must be a repository name glob (lower case, `*`, `**`, `?`, `{a,b}`)');
+
 export const configSchema = z
   .object({
     server: z
@@ -71,6 +76,10 @@ export const configSchema = z
         mode: z.enum(['redirect', 'proxy']).default('redirect'),
         clientUrl: httpUrl.nullable().default(null),
         tls: tlsPeer.optional(),
+        /**
+         * Robot credentials for the backend. The gateway asks the backend once how it wants them:
+         * Basic, or its own token flow (the Bearer challenge's realm, with these as Basic there).
+         */
         auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
         timeouts: z
           .object({
@@ -105,6 +114,81 @@ export const configSchema = z
           .object({ failures: z.number().int().positive().default(3), openSeconds: z.number().positive().default(30) })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    identity: z
+      .object({
+        /** Tried in order at login; the first that accepts the credentials wins. */
+        providers: z.array(providerName).min(1).default(['katello']),
+        static: z
+          .object({
+            /** htpasswd file with bcrypt entries (`htpasswd -B`). */
+            htpasswd: filePath.nullable().default(null),
+            /** Robot accounts: a password, or a bcrypt hash of one. */
+            robots: z.array(z.object({ username: z.string().min(1), password: z.string().min(1) }).strict()).default([]),
+            groups: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
+            /**
+             * Who may do what where. Subjects: a user or robot name, `group:NAME`, `authenticated`
+             * (anyone logged in) or `anonymous`. Actions granted by every matching rule add up.
+             */
+            rules: z
+              .array(
+                z
+                  .object({
+                    subjects: z.array(z.string().min(1)).min(1),
+                    repositories: z.array(repositoryGlob).min(1),
+                    actions: z.array(action).min(1),
+                  })
+                  .strict(),
+              )
+              .default([]),
+          })
+          .strict()
+          .prefault({}),
+        kubernetes: z
+          .object({
+            apiServer: httpUrl.nullable().default(null),
+            tls: tlsPeer.optional(),
+            /** The gateway's own bearer token for TokenReview and SubjectAccessReview (a service account's). */
+            tokenFile: filePath.nullable().default(null),
+            /** TokenReview audiences; empty means the API server's default. */
+            audiences: z.array(z.string().min(1)).default([]),
+            /**
+             * The SubjectAccessReview asked for each repository. With `namespace` null the
+             * repository's first path segment is the namespace and the rest the resource name.
+             */
+            authorization: z
+              .object({
+                group: z.string().default('image.openshift.io'),
+                resource: z.string().min(1).default('imagestreams'),
+                subresource: z.string().default('layers'),
+                namespace: z.string().min(1).nullable().default(null),
+                pullVerb: z.string().min(1).default('get'),
+                pushVerb: z.string().min(1).default('update'),
+              })
+              .strict()
+              .prefault({}),
+            /** How long TokenReview and SubjectAccessReview answers are reused. */
+            cacheSeconds: z.number().int().min(0).max(3600).default(30),
+            timeoutMs: positiveMs.default(5_000),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    tokens: z
+      .object({
+        /** `iss` of the gateway's JWTs; a registry that trusts them must name the same. Default: the public URL's origin. */
+        issuer: z.string().min(1).nullable().default(null),
+        /** Accepted `service` (JWT `aud`) values; the first is the default. Default: the public URL's host. */
+        services: z.array(z.string().min(1)).default([]),
+        lifetimeSeconds: z.number().int().min(60).max(86_400).default(300),
+        /** An EC P-256 private key (PEM) to sign with; without it a key is generated and kept in the database. */
+        signingKey: filePath.nullable().default(null),
+        /** Certificates of earlier signing keys whose tokens should still verify. */
+        verifyCertificates: z.array(filePath).default([]),
       })
       .strict()
       .prefault({}),

@@ -1,6 +1,6 @@
 /**
  * resolveIdentity: the caller of a registry request, from verified credentials only, in this
- * order: a user token recorded at login; a verified client certificate (a host); the gateway's
+ * order: a JWT the gateway signed; a user token recorded at a Katello login; a verified client certificate (a host); the gateway's
  * anonymous token; nothing. An unknown, expired or malformed token counts as no token, so public
  * pulls keep working and private ones get the login challenge. Query parameters such as
  * `account=` or `user=` are never identity.
@@ -8,6 +8,7 @@
 import type { FastifyRequest } from 'fastify';
 import { ANONYMOUS, ANONYMOUS_WITH_TOKEN, type Identity } from '../access/identity.js';
 import { AnonymousTokens } from '../token/anonymous-token.js';
+import { GatewayTokens } from '../token/gateway-tokens.js';
 import type { CertificateOutcome } from './client-certificate.js';
 import type { KnownHosts } from './known-hosts.js';
 import type { UserTokens } from './user-tokens.js';
@@ -31,6 +32,7 @@ export function bearerTokenOf(authorization: string | undefined): string | undef
 export interface IdentityDependencies {
   readonly anonymousTokens: AnonymousTokens;
   readonly userTokens: UserTokens;
+  readonly gatewayTokens: GatewayTokens;
   readonly readClientCertificate: (request: FastifyRequest, now: Date) => CertificateOutcome;
   readonly knownHosts: KnownHosts;
   readonly now?: () => number;
@@ -39,8 +41,8 @@ export interface IdentityDependencies {
 export function createIdentityResolver(deps: IdentityDependencies) {
   const now = deps.now ?? Date.now;
 
-  function afterUserToken(request: FastifyRequest, username: string | undefined, token: string | undefined, anonymousForm: boolean, at: number): Identity | Promise<Identity> {
-    if (username !== undefined) return { kind: 'user', username };
+  function afterUserToken(request: FastifyRequest, user: Identity | undefined, token: string | undefined, anonymousForm: boolean, at: number): Identity | Promise<Identity> {
+    if (user !== undefined) return user;
     const certificate = deps.readClientCertificate(request, new Date(at));
     if (certificate.kind === 'host') {
       const uuid = certificate.uuid;
@@ -56,7 +58,18 @@ export function createIdentityResolver(deps: IdentityDependencies) {
     const token = bearerTokenOf(request.headers.authorization);
     const anonymousForm = token !== undefined && AnonymousTokens.isAnonymousForm(token);
     if (token === undefined || anonymousForm) return afterUserToken(request, undefined, token, anonymousForm, at);
-    const owner = deps.userTokens.ownerOf(token, at);
-    return typeof owner === 'object' ? owner.then((username) => afterUserToken(request, username, token, false, at)) : afterUserToken(request, owner, token, false, at);
+    if (GatewayTokens.looksLikeJwt(token)) {
+      const verified = deps.gatewayTokens.verify(token, at);
+      if (verified instanceof Promise) return verified.then((user) => (user === undefined ? katelloUser(request, token, at) : user));
+      if (verified !== undefined) return verified;
+    }
+    return katelloUser(request, token, at);
   };
+
+  /** A token recorded at a Katello login (which may be a JWT of Katello's own). */
+  function katelloUser(request: FastifyRequest, token: string, at: number): Identity | Promise<Identity> {
+    const owner = deps.userTokens.ownerOf(token, at);
+    const asUser = (username: string | undefined): Identity | undefined => (username === undefined ? undefined : { kind: 'user', username, provider: 'katello' });
+    return typeof owner === 'object' ? owner.then((username) => afterUserToken(request, asUser(username), token, false, at)) : afterUserToken(request, asUser(owner), token, false, at);
+  }
 }

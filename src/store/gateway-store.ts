@@ -11,6 +11,19 @@ import type { Database } from './schema.js';
 
 /** The change notice for "anything may have changed" (management pushes). */
 export const ALL_CHANGED = 'all';
+/** Announced when a signing key is added or removed; caches of access facts are unaffected. */
+export const SIGNING_KEYS_CHANGED = 'signing-keys';
+
+export interface SigningKeyRow {
+  readonly kid: string;
+  /** PKCS#8 PEM. */
+  readonly privateKey: string;
+  /** Self-signed X.509 PEM of the public key. */
+  readonly certificate: string;
+  readonly createdAt: number;
+  /** Epoch ms from which the key signs (until a newer key activates); it verifies from creation. */
+  readonly activatesAt: number;
+}
 
 export interface RepositoryRow {
   readonly id: number;
@@ -190,6 +203,34 @@ export class GatewayStore {
         .execute();
       await trx.deleteFrom('user_repositories').where('user_id', '=', userId).execute();
       return this.insertMappings(trx, 'user_repositories', userIds, new Map([[login.username, login.repositories]]));
+    });
+  }
+
+  async signingKeys(): Promise<SigningKeyRow[]> {
+    const rows = await this.reads.selectFrom('signing_keys').selectAll().orderBy('activates_at').orderBy('kid').execute();
+    return rows.map((row) => ({
+      kid: row.kid,
+      privateKey: row.private_key,
+      certificate: row.certificate,
+      createdAt: Number(row.created_at),
+      activatesAt: Number(row.activates_at),
+    }));
+  }
+
+  /** Adds a key; announced, so the other instances load it before it signs anything. */
+  async addSigningKey(key: SigningKeyRow): Promise<void> {
+    await this.write(SIGNING_KEYS_CHANGED, async (trx) => {
+      await trx
+        .insertInto('signing_keys')
+        .values({ kid: key.kid, private_key: key.privateKey, certificate: key.certificate, created_at: key.createdAt, activates_at: key.activatesAt })
+        .execute();
+    });
+  }
+
+  async removeSigningKeys(kids: readonly string[]): Promise<void> {
+    if (kids.length === 0) return;
+    await this.write(SIGNING_KEYS_CHANGED, async (trx) => {
+      await trx.deleteFrom('signing_keys').where('kid', 'in', [...kids]).execute();
     });
   }
 

@@ -53,6 +53,19 @@ function migrationsFor(dialect: DialectName): Record<string, Migration> {
         .execute();
     },
   },
+  '2026-11-23-002-signing-keys': {
+    async up(db: Kysely<unknown>) {
+      // Keys that sign the gateway's JWTs: the newest active one signs, all of them verify.
+      await db.schema
+        .createTable('signing_keys')
+        .addColumn('kid', 'varchar(64)', (c) => c.primaryKey())
+        .addColumn('private_key', 'text', (c) => c.notNull())
+        .addColumn('certificate', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'bigint', (c) => c.notNull())
+        .addColumn('activates_at', 'bigint', (c) => c.notNull())
+        .execute();
+    },
+  },
   };
 }
 

@@ -44,6 +44,15 @@ export interface SecretsTable {
   value: string;
 }
 
+/** A JWT signing key (PKCS#8 PEM) with its self-signed certificate, for registries' rootcertbundle. */
+export interface SigningKeysTable {
+  kid: string;
+  private_key: string;
+  certificate: string;
+  created_at: number;
+  activates_at: number;
+}
+
 export interface Database {
   repositories: RepositoriesTable;
   users: UsersTable;
@@ -52,4 +61,5 @@ export interface Database {
   hosts: HostsTable;
   host_repositories: HostRepositoriesTable;
   secrets: SecretsTable;
+  signing_keys: SigningKeysTable;
 }

@@ -42,7 +42,7 @@ export async function loginUser(deps: LoginDependencies, credentials: BasicCrede
 
   await deps.store.recordLogin({ username: credentials.username, tokenChecksum: checksum, expiresAt, repositories });
   deps.userTokens.remember(checksum, { username: credentials.username, expiresAt });
-  deps.facts.invalidateCaller({ kind: 'user', username: credentials.username });
+  deps.facts.invalidateCaller({ kind: 'user', username: credentials.username, provider: 'katello' });
 
   const answeredExpiresIn = Math.max(MIN_TOKEN_SECONDS, Math.floor((expiresAt - now) / 1000));
   return {

@@ -9,19 +9,38 @@
  * client can cause is one of those, never HTML, 403, 415 or 500.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { UserIdentity } from '../access/identity.js';
+import type { RepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
-import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from '../upstream/errors.js';
+import type { IdentityProvider } from '../providers/provider.js';
+import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
 import type { AnonymousTokens } from './anonymous-token.js';
 import { parseBasicAuthorization, type BasicCredentials } from './basic-credentials.js';
-import { loginUser, type LoginDependencies, type TokenAnswer } from './login.js';
+import type { AccessEntry, GatewayTokens } from './gateway-tokens.js';
+import type { KeyRing } from './key-ring.js';
+import type { TokenAnswer } from './login.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { formatScope, parseScopes } from './scope.js';
+import { formatScope, parseScopes, type ResourceScope } from './scope.js';
 
 export const ANONYMOUS_TOKEN_SECONDS = 300;
 
-export interface TokenDependencies extends LoginDependencies {
+export interface TokenDependencies {
+  /** Tried in order (identity.providers). */
+  readonly providers: readonly IdentityProvider[];
+  /** Signs tokens for users that static and kubernetes providers vouch for. */
+  readonly gatewayTokens: GatewayTokens;
+  /** Its keys, published for registries that verify the gateway's tokens themselves. */
+  readonly keyRing: KeyRing;
+  /** What the access policy grants, for the `access` claim of a gateway token. */
+  readonly grantedActions: (identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]) => Promise<readonly RepositoryAction[]>;
   readonly anonymousTokens: AnonymousTokens;
   readonly throttle: LoginThrottle;
+  readonly now?: () => number;
+}
+
+/** Class for "nobody accepted these credentials": the only failure that counts against the throttle. */
+class CredentialsRejected extends Error {
+  override readonly name = 'CredentialsRejected';
 }
 
 declare module 'fastify' {
@@ -63,13 +82,13 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       });
     }
     try {
-      const result = await loginUser(deps, credentials, { scopes: scopes.map(formatScope), ...(service === undefined ? {} : { service }) });
+      const result = await logIn(credentials, scopes, service);
       deps.throttle.recordSuccess(credentials.username);
       request.loginLog = { user: credentials.username, outcome: 'success' };
       return result;
     } catch (error) {
-      request.loginLog = { user: credentials.username, outcome: error instanceof Error ? error.name : 'error' };
-      if (error instanceof UpstreamRejected) {
+      request.loginLog = { user: credentials.username, outcome: error instanceof CredentialsRejected ? 'rejected' : error instanceof Error ? error.name : 'error' };
+      if (error instanceof CredentialsRejected) {
         // Slow down guessing: each failure past the free ones waits before it is answered.
         const delay = deps.throttle.recordFailure(credentials.username, address, now());
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -77,6 +96,61 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       throw loginError(error);
     }
   }
+
+  /**
+   * Each provider in turn; the first that accepts wins. A provider that cannot be asked (its
+   * server is down) does not stop the others; if none accepts, its failure is the answer.
+   */
+  async function logIn(credentials: BasicCredentials, scopes: readonly ResourceScope[], service: string | undefined): Promise<TokenAnswer> {
+    const audience = service ?? deps.gatewayTokens.settings.services[0];
+    let unavailable: unknown;
+    for (const provider of deps.providers) {
+      let outcome;
+      try {
+        outcome = await provider.login(credentials, { scopes: scopes.map(formatScope), ...(service === undefined ? {} : { service }) });
+      } catch (error) {
+        if (!(error instanceof UpstreamUnavailable || error instanceof UpstreamFailed)) throw error;
+        unavailable ??= error;
+        continue;
+      }
+      if (outcome.kind === 'answered') return outcome.answer;
+      if (outcome.kind === 'rejected') continue;
+      if (audience === undefined || !deps.gatewayTokens.settings.services.includes(audience)) {
+        throw new RegistryError('BAD_REQUEST', {
+          message: `this gateway issues tokens for the service(s) ${deps.gatewayTokens.settings.services.map((name) => `"${name}"`).join(', ')}`,
+          detail: { service: String(service).slice(0, 200) },
+        });
+      }
+      const access = await accessClaim(outcome.identity, scopes);
+      const issued = await deps.gatewayTokens.issue(outcome.identity, access, audience, now());
+      return { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() };
+    }
+    throw unavailable ?? new CredentialsRejected();
+  }
+
+  /** The requested scopes, narrowed to what the policy grants (Distribution's token server does the same). */
+  async function accessClaim(identity: UserIdentity, scopes: readonly ResourceScope[]): Promise<AccessEntry[]> {
+    const entries: AccessEntry[] = [];
+    for (const scope of scopes) {
+      if (scope.type !== 'repository') continue;
+      const wanted = scope.actions.filter((action): action is RepositoryAction => action === 'pull' || action === 'push');
+      if (wanted.length === 0) continue;
+      const granted = await deps.grantedActions(identity, scope.name, wanted);
+      entries.push({ type: 'repository', name: scope.name, actions: [...granted] });
+    }
+    return entries;
+  }
+
+  // The keys that verify the gateway's tokens: JWKS for JOSE libraries, PEM certificates for a
+  // CNCF Distribution `auth.token.rootcertbundle` (which trusts certificates, not JWKS).
+  app.get('/.well-known/jwks.json', async (_request, reply) => {
+    reply.header('cache-control', 'max-age=60');
+    return deps.keyRing.jwks();
+  });
+  app.get('/.well-known/registry-token-certificates.pem', async (_request, reply) => {
+    reply.header('cache-control', 'max-age=60').type('application/x-pem-file');
+    return deps.keyRing.certificateBundle();
+  });
 
   app.get('/v2/token', async (request) => {
     const query = request.query as Record<string, unknown>;
@@ -104,9 +178,9 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
 };
 
 function loginError(error: unknown): unknown {
-  if (error instanceof UpstreamRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
-  if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: 'cannot log in: the management server is unreachable' });
-  if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: 'cannot log in: the management server answered with an error' });
+  if (error instanceof CredentialsRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
+  if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: `cannot log in: ${error.service} is unreachable` });
+  if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: `cannot log in: ${error.service} answered with an error` });
   return error;
 }
 

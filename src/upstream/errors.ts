@@ -6,10 +6,23 @@ export class UpstreamRejected extends Error {
   override readonly name = 'UpstreamRejected';
 }
 
+/** `service` names the server for the client-facing message (the management server, a Kubernetes API server). */
 export class UpstreamUnavailable extends Error {
   override readonly name = 'UpstreamUnavailable';
+  constructor(
+    message?: string,
+    readonly service = 'the management server',
+  ) {
+    super(message);
+  }
 }
 
 export class UpstreamFailed extends Error {
   override readonly name = 'UpstreamFailed';
+  constructor(
+    message?: string,
+    readonly service = 'the management server',
+  ) {
+    super(message);
+  }
 }

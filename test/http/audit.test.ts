@@ -49,7 +49,7 @@ describe('audit log', () => {
     assert.equal(denial?.repository, 'priv/a');
     assert.equal(denial?.reason, 'login-required');
     const logins = lines.filter((line) => line.event === 'login');
-    assert.deepEqual(logins.map((line) => [line.user, line.outcome, line.status]), [['alice', 'success', 200], ['alice', 'UpstreamRejected', 401]]);
+    assert.deepEqual(logins.map((line) => [line.user, line.outcome, line.status]), [['alice', 'success', 200], ['alice', 'rejected', 401]]);
     const update = lines.filter((line) => line.event === 'management update').at(-1);
     assert.equal(update?.endpoint, 'repository_list');
     assert.equal(update?.by, 'token #1');

@@ -68,7 +68,7 @@ describe('metrics', () => {
     assert.equal(moved('cg_http_request_duration_seconds_count', { route: 'tags' }), 2);
     assert.equal(moved('cg_backend_requests_total', { outcome: '2xx' }), 1);
     assert.equal(moved('cg_logins_total', { outcome: 'success' }), 1);
-    assert.equal(moved('cg_logins_total', { outcome: 'UpstreamRejected' }), 1);
+    assert.equal(moved('cg_logins_total', { outcome: 'rejected' }), 1);
     assert.equal(moved('cg_upstream_calls_total', { call: 'login', outcome: 'ok' }), 1);
     assert.equal(moved('cg_upstream_calls_total', { call: 'login', outcome: 'rejected' }), 1);
     assert.equal(moved('cg_token_cache_total', { result: 'hit' }), 2);

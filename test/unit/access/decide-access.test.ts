@@ -4,7 +4,7 @@ import { decideAccess, type AccessFacts } from '../../../src/access/decide-acces
 import { ANONYMOUS, ANONYMOUS_WITH_TOKEN, type Identity } from '../../../src/access/identity.js';
 import { repositoryPull } from '../../../src/access/required-access.js';
 
-const user: Identity = { kind: 'user', username: 'alice' };
+const user: Identity = { kind: 'user', username: 'alice', provider: 'katello' };
 const host: Identity = { kind: 'host', uuid: '6f2b5d0a-1111-4c4c-9a9a-000000000001' };
 const pull = repositoryPull('org/app');
 const unknown: AccessFacts = { repository: undefined, callerMapped: false };

@@ -11,7 +11,7 @@ describe('AccessFactsCache when the database goes away', () => {
   let dir: string;
   let database: OpenDatabase;
   let facts: AccessFactsCache;
-  const alice = { kind: 'user', username: 'alice' } as const;
+  const alice = { kind: 'user', username: 'alice', provider: 'katello' } as const;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-facts-'));
@@ -38,6 +38,6 @@ describe('AccessFactsCache when the database goes away', () => {
   });
 
   it('a caller never loaded still needs the database', async () => {
-    await assert.rejects(facts.visibleRepositories({ kind: 'user', username: 'bob' }));
+    await assert.rejects(facts.visibleRepositories({ kind: 'user', username: 'bob', provider: 'katello' }));
   });
 });

@@ -49,8 +49,8 @@ describe('GatewayStore on SQLite', () => {
     await store.replaceUserMappings(new Map([['bob', ['priv/b']], ['alice', ['priv/a']]]));
     await store.recordLogin({ username: 'alice', tokenChecksum: 'x'.repeat(64), expiresAt: 10, repositories: ['priv/b'] });
     const facts = new AccessFactsCache(store);
-    assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'alice' }), ['priv/b']);
-    assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'bob' }), ['priv/b']);
+    assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'alice', provider: 'katello' }), ['priv/b']);
+    assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'bob', provider: 'katello' }), ['priv/b']);
   });
 
   it('100,000 repositories in one replace, and a second different one, both applied whole', async () => {

@@ -1,0 +1,92 @@
+/**
+ * The `kubernetes` provider (as qci-appci does for OpenShift CI): the password at login is a
+ * cluster bearer token, validated by a TokenReview; each repository is authorized by a
+ * SubjectAccessReview (by default: may the user `get` `imagestreams/layers` in the namespace —
+ * `update` for push). Answers are reused for `cacheSeconds`; failures are never remembered,
+ * and while the API server is down nothing new is granted (503, not a guess).
+ */
+import type { Identity } from '../access/identity.js';
+import type { RepositoryAction } from '../access/required-access.js';
+import type { GatewayConfig } from '../config/compiled.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { tokenChecksum } from '../token/checksum.js';
+import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
+import type { KubernetesClient, ResourceAttributes, ReviewedUser } from './kubernetes-client.js';
+import type { IdentityProvider, LoginOutcome } from './provider.js';
+
+const MAX_REMEMBERED = 50_000;
+const NOTHING: readonly RepositoryAction[] = Object.freeze([]);
+
+export function createKubernetesProvider(config: GatewayConfig['identity']['kubernetes'], client: KubernetesClient, now: () => number = Date.now): IdentityProvider {
+  const ttlMs = config.cacheSeconds * 1000;
+  const reviews = new Expiring<ReviewedUser | null>();
+  const decisions = new Expiring<boolean>();
+  const authorization = config.authorization;
+
+  function attributesFor(repository: string, action: RepositoryAction): ResourceAttributes {
+    const verb = action === 'push' ? authorization.pushVerb : authorization.pullVerb;
+    const common = { verb, group: authorization.group, resource: authorization.resource, ...(authorization.subresource === '' ? {} : { subresource: authorization.subresource }) };
+    if (authorization.namespace !== null) return { ...common, namespace: authorization.namespace };
+    const slash = repository.indexOf('/');
+    return slash === -1 ? { ...common, namespace: repository } : { ...common, namespace: repository.slice(0, slash), name: repository.slice(slash + 1) };
+  }
+
+  async function allowed(user: ReviewedUser, repository: string, action: RepositoryAction): Promise<boolean> {
+    const key = `${user.username}\u0000${user.groups.join(',')}\u0000${repository}\u0000${action}`;
+    const at = now();
+    const cached = decisions.get(key, at);
+    if (cached !== undefined) return cached;
+    const answer = await client.mayAccess(user, attributesFor(repository, action));
+    decisions.set(key, answer, at + ttlMs);
+    return answer;
+  }
+
+  return {
+    name: 'kubernetes',
+    async login(credentials): Promise<LoginOutcome> {
+      const key = tokenChecksum(credentials.password);
+      const at = now();
+      let user = reviews.get(key, at);
+      if (user === undefined) {
+        user = (await client.reviewToken(credentials.password)) ?? null;
+        reviews.set(key, user, at + ttlMs);
+      }
+      if (user === null) return { kind: 'rejected' };
+      return { kind: 'accepted', identity: { kind: 'user', username: user.username, provider: 'kubernetes', groups: user.groups } };
+    },
+    async actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]) {
+      if (identity.kind !== 'user' || identity.provider !== 'kubernetes') return NOTHING;
+      const user: ReviewedUser = { username: identity.username, groups: identity.groups ?? [] };
+      try {
+        const answers = await Promise.all(wanted.map(async (action) => ((await allowed(user, repository, action)) ? action : undefined)));
+        return answers.filter((action): action is RepositoryAction => action !== undefined);
+      } catch (error) {
+        if (error instanceof UpstreamUnavailable) throw new RegistryError('UPSTREAM_UNAVAILABLE', { message: 'cannot check access: the Kubernetes API server is unreachable' });
+        if (error instanceof UpstreamFailed) throw new RegistryError('UPSTREAM_ERROR', { message: 'cannot check access: the Kubernetes API server answered with an error' });
+        throw error;
+      }
+    },
+  };
+}
+
+/** Answers kept until their expiry; bounded, the oldest dropped first. */
+class Expiring<V> {
+  private readonly entries = new Map<string, { value: V; until: number }>();
+
+  get(key: string, at: number): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.until > at) return entry.value;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, value: V, until: number): void {
+    if (until <= 0) return;
+    if (this.entries.size >= MAX_REMEMBERED) {
+      const oldest = this.entries.keys().next().value;
+      if (oldest !== undefined) this.entries.delete(oldest);
+    }
+    this.entries.set(key, { value, until });
+  }
+}

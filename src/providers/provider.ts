@@ -1,0 +1,34 @@
+/**
+ * IdentityProvider: one way of proving who a user is at `/v2/token`, and of saying what that
+ * user may do. `identity.providers` lists them in order; a login tries each until one accepts.
+ *
+ * - `katello` answers with the management server's own token (what Katello's proxies do).
+ * - `static` and `kubernetes` answer with a JWT the gateway signs (token/gateway-tokens.ts).
+ */
+import type { ProviderName, Identity, UserIdentity } from '../access/identity.js';
+import type { RepositoryAction } from '../access/required-access.js';
+import type { BasicCredentials } from '../token/basic-credentials.js';
+import type { TokenAnswer } from '../token/login.js';
+
+export interface LoginRequest {
+  readonly scopes: readonly string[];
+  readonly service?: string;
+}
+
+export type LoginOutcome =
+  /** The provider answered the client itself (Katello's token). */
+  | { readonly kind: 'answered'; readonly identity: UserIdentity; readonly answer: TokenAnswer }
+  /** The provider vouched for the user; the gateway issues its own token. */
+  | { readonly kind: 'accepted'; readonly identity: UserIdentity }
+  | { readonly kind: 'rejected' };
+
+export interface IdentityProvider {
+  readonly name: ProviderName;
+  /** Throws UpstreamUnavailable / UpstreamFailed when the provider's server cannot answer. */
+  login(credentials: BasicCredentials, request: LoginRequest): Promise<LoginOutcome>;
+  /**
+   * Of `wanted`, the actions this provider grants `identity` on `repository` (beyond the
+   * repository list's public and mapped repositories, which apply to everyone).
+   */
+  actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]): readonly RepositoryAction[] | Promise<readonly RepositoryAction[]>;
+}
