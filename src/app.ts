@@ -191,7 +191,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       catalog: (identity) => facts.visibleRepositories(identity),
       flatpakIndexPath: config.backend.flatpakIndexPath,
       publicUrl,
-      challenge: { realm: new URL('/v2/token', publicUrl).href, service: publicUrl.host },
+      challenge: { realm: new URL('/v2/token', publicUrl).href, service: config.tokens.services[0] ?? publicUrl.host },
+      pushEnabled: policyProviders.length > 0,
     });
   });
   await app.register(healthPlugin, {

@@ -7,19 +7,31 @@
  * body timeouts; a network failure becomes BACKEND_UNREACHABLE (502) and a timeout
  * BACKEND_TIMEOUT (504), so a client never hangs on a dead backend.
  */
-import type { Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
+import { createBackendCredentials, NO_CREDENTIALS, scopeOfBackendRequest, type BackendCredentials } from './credentials.js';
 
 export type BackendMethod = 'GET' | 'HEAD';
+/** Push verbs, forwarded only for identities a provider granted push. */
+export type BackendWriteMethod = 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 export interface BackendRequest {
   readonly method: BackendMethod;
   /** Absolute URL: the backend's own, or one it redirected to. */
   readonly url: URL;
   readonly headers: Record<string, string>;
+  readonly signal?: AbortSignal;
+}
+
+/** A push request: the client's body streamed through, never buffered. */
+export interface BackendWrite {
+  readonly method: BackendWriteMethod | 'GET';
+  readonly url: URL;
+  readonly headers: Record<string, string>;
+  readonly body: Readable | null;
   readonly signal?: AbortSignal;
 }
 
@@ -59,6 +71,8 @@ export interface BackendClient {
    * headers (undici's `stream`: no intermediate Readable, the fastest way to move a large blob).
    */
   streamInto(request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void>;
+  /** Forwards a push request (uploads, manifest PUT) with the robot credential. */
+  write(request: BackendWrite): Promise<BackendResponse>;
   close(): Promise<void>;
 }
 
@@ -89,22 +103,90 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
     },
   });
-  const basicAuth =
+  const dispatcherFor = (url: URL): Dispatcher => (url.origin === ownOrigin ? pool : elsewhere);
+  const credentials: BackendCredentials =
     config.auth === undefined
-      ? undefined
-      : `Basic ${Buffer.from(`${config.auth.username}:${config.auth.password}`).toString('base64')}`;
+      ? NO_CREDENTIALS
+      : createBackendCredentials({ baseUrl: config.url, ...config.auth, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
-  const route = (url: URL, requestHeaders: Record<string, string>) => {
-    const sameOrigin = url.origin === ownOrigin;
-    const headers = sameOrigin && basicAuth !== undefined ? { ...requestHeaders, authorization: basicAuth } : requestHeaders;
-    return { dispatcher: (sameOrigin ? pool : elsewhere) as Dispatcher, headers };
+  type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };
+  const route = (url: URL, method: string, requestHeaders: Record<string, string>): Routed | Promise<Routed> => {
+    if (url.origin !== ownOrigin || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
+    const scope = scopeOfBackendRequest(url.pathname, method);
+    const authorization = credentials.authorizationFor(scope);
+    const withAuthorization = (value: string | undefined): Routed => ({
+      dispatcher: pool,
+      headers: value === undefined ? requestHeaders : { ...requestHeaders, authorization: value },
+      scope,
+    });
+    return typeof authorization === 'object' ? authorization.then(withAuthorization) : withAuthorization(authorization);
+  };
+  /** After a 401: whether the same (bodiless) request is worth one more try with fresh credentials. */
+  const retryAfterRefusal = (routed: Routed, statusCode: number, headers: WholeResponse['headers']): boolean => {
+    if (statusCode !== 401 || routed.scope === undefined) return false;
+    const challenge = headers['www-authenticate'];
+    return credentials.refused(routed.scope, Array.isArray(challenge) ? challenge[0] : challenge);
   };
 
   return {
     baseUrl: config.url,
     fetchWhole(request) {
-      const { dispatcher, headers } = route(request.url, request.headers);
+      const routed = route(request.url, request.method, request.headers);
+      // Without backend credentials nothing can be refused and retried: the direct path.
+      if (!(routed instanceof Promise) && routed.scope === undefined) return fetchWholeWith(routed, request);
+      return (async () => {
+        const first = await routed;
+        const response = await fetchWholeWith(first, request);
+        if (!retryAfterRefusal(first, response.statusCode, response.headers)) return response;
+        return fetchWholeWith(await route(request.url, request.method, request.headers), request);
+      })();
+    },
+    async streamInto(request, open) {
+      const routed = await route(request.url, request.method, request.headers);
+      let refused = false;
+      await streamWith(routed, request, (statusCode, headers) => {
+        if (!retryAfterRefusal(routed, statusCode, headers)) return open(statusCode, headers);
+        refused = true;
+        return new Writable({ write: (_chunk, _encoding, done) => done() });
+      });
+      if (refused) await streamWith(await route(request.url, request.method, request.headers), request, open);
+    },
+    async send(request) {
+      const { dispatcher, headers } = await route(request.url, request.method, request.headers);
+      try {
+        return await dispatcher.request({
+          origin: request.url.origin,
+          path: request.url.pathname + request.url.search,
+          method: request.method,
+          headers,
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+        });
+      } catch (error) {
+        throw translateNetworkError(error, request.url);
+      }
+    },
+    async write(request) {
+      const { dispatcher, headers } = await route(request.url, request.method, request.headers);
+      try {
+        return await dispatcher.request({
+          origin: request.url.origin,
+          path: request.url.pathname + request.url.search,
+          method: request.method,
+          headers,
+          body: request.body,
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+        });
+      } catch (error) {
+        throw translateNetworkError(error, request.url);
+      }
+    },
+    async close() {
+      await Promise.all([pool.close(), elsewhere.close()]);
+    },
+  };
+
+  function fetchWholeWith({ dispatcher, headers }: Routed, request: WholeRequest): Promise<WholeResponse> {
       return new Promise<WholeResponse>((resolve, reject) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -148,42 +230,27 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
           },
         );
       });
-    },
-    async streamInto(request, open) {
-      const { dispatcher, headers } = route(request.url, request.headers);
-      try {
-        await dispatcher.stream(
-          {
-            origin: request.url.origin,
-            path: request.url.pathname + request.url.search,
-            method: request.method,
-            headers,
-            ...(request.signal === undefined ? {} : { signal: request.signal }),
-          },
-          ({ statusCode, headers: responseHeaders }) => open(statusCode, responseHeaders as WholeResponse['headers']),
-        );
-      } catch (error) {
-        throw translateNetworkError(error, request.url);
-      }
-    },
-    async send(request) {
-      const { dispatcher, headers } = route(request.url, request.headers);
-      try {
-        return await dispatcher.request({
+  }
+
+  function streamWith({ dispatcher, headers }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
+    return dispatcher
+      .stream(
+        {
           origin: request.url.origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
           headers,
           ...(request.signal === undefined ? {} : { signal: request.signal }),
-        });
-      } catch (error) {
-        throw translateNetworkError(error, request.url);
-      }
-    },
-    async close() {
-      await Promise.all([pool.close(), elsewhere.close()]);
-    },
-  };
+        },
+        ({ statusCode, headers: responseHeaders }) => open(statusCode, responseHeaders as WholeResponse['headers']),
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          throw translateNetworkError(error, request.url);
+        },
+      );
+  }
 }
 
 function tooLarge(limit: number): RegistryError {

@@ -34,6 +34,7 @@ export function instrumentBackend(client: BackendClient, metrics: GatewayMetrics
     baseUrl: client.baseUrl,
     send: (request) => timed(() => client.send(request), (response) => response.statusCode),
     fetchWhole: (request) => timed(() => client.fetchWhole(request), (response) => response.statusCode),
+    write: (request) => timed(() => client.write(request), (response) => response.statusCode),
     streamInto: (request, open) => {
       let status = 0;
       return timed(

@@ -44,6 +44,8 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   return {
     name: 'kubernetes',
     async login(credentials): Promise<LoginOutcome> {
+      // The API server answers a TokenReview of an empty token with 400, not "unauthenticated".
+      if (credentials.password === '') return { kind: 'rejected' };
       const key = tokenChecksum(credentials.password);
       const at = now();
       let user = reviews.get(key, at);

@@ -8,7 +8,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Decision } from '../access/decide-access.js';
 import type { Identity } from '../access/identity.js';
-import { repositoryPull, type RequiredAccess } from '../access/required-access.js';
+import { repositoryPull, repositoryPush, type RequiredAccess } from '../access/required-access.js';
 import type { BackendClient } from '../backend/client.js';
 import type { DeliveryPolicy } from '../backend/content.js';
 import type { ManifestCache } from '../backend/manifest-cache.js';
@@ -20,6 +20,8 @@ import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
 import { serveSearch } from './search-handler.js';
 import { serveFlatpakIndex } from './flatpak-index.js';
+import { isValidRepositoryName } from './grammar.js';
+import { forwardPush } from './push-handlers.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -36,6 +38,8 @@ export interface RegistryDependencies {
   readonly publicUrl: URL;
   /** Where clients fetch tokens: realm and service of every Bearer challenge. */
   readonly challenge: { readonly realm: string; readonly service: string };
+  /** A provider that can grant push is configured (static, kubernetes); otherwise push verbs are refused outright. */
+  readonly pushEnabled: boolean;
 }
 
 declare module 'fastify' {
@@ -46,15 +50,54 @@ declare module 'fastify' {
 }
 
 const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
-  // Push verbs are refused before identity or body parsing: this gateway serves pulls only.
-  app.route({
-    method: ['POST', 'PUT', 'PATCH', 'DELETE'],
-    url: '/v2/*',
-    onRequest: async () => {
-      throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: push and delete are not supported' });
-    },
-    handler: async () => undefined,
-  });
+  if (!deps.pushEnabled) {
+    // Push verbs are refused before identity or body parsing: with Katello alone this gateway serves pulls only.
+    app.route({
+      method: ['POST', 'PUT', 'PATCH', 'DELETE'],
+      url: '/v2/*',
+      onRequest: async () => {
+        throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: push and delete are not supported' });
+      },
+      handler: async () => undefined,
+    });
+  } else {
+    // Upload bodies stay unread: they are streamed to the backend as they arrive.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    app.route({
+      method: ['POST', 'PUT', 'PATCH', 'DELETE'],
+      url: '/v2/*',
+      handler: async (request, reply) => {
+        reply.header(API_VERSION_HEADER, API_VERSION);
+        const { path, query } = splitUrl(request.raw.url ?? '/');
+        return push(parseRegistryPath(path), path, new URLSearchParams(query), request, reply);
+      },
+    });
+  }
+
+  async function push(route: RegistryPath, path: string, query: URLSearchParams, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    request.routeFamily = route.kind;
+    const isUpload = route.kind === 'upload';
+    if (!(isUpload || (route.kind === 'manifest' && request.method === 'PUT'))) {
+      throw new RegistryError('UNSUPPORTED', { message: 'deleting manifests and blobs is not supported' });
+    }
+    const required = repositoryPush(route.name);
+    const decision = await deps.authorize(request.identity, required);
+    request.accessLog = { repository: route.name, decision: decision.outcome, reason: decision.reason };
+    if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
+    if (isUpload && query.has('mount')) await keepMountIfPullable(query, request.identity);
+    await forwardPush(request, reply, deps.backend, deps.publicUrl, { path, query, notFoundCode: isUpload ? 'BLOB_UPLOAD_UNKNOWN' : 'NAME_UNKNOWN' });
+  }
+
+  /** A cross-repository mount reads `from`: without pull there, it becomes a plain upload (as in Distribution). */
+  async function keepMountIfPullable(query: URLSearchParams, identity: Identity): Promise<void> {
+    const from = query.get('from') ?? '';
+    const pullable = isValidRepositoryName(from) && (await deps.authorize(identity, repositoryPull(from))).outcome === 'grant';
+    if (!pullable) {
+      query.delete('mount');
+      query.delete('from');
+    }
+  }
 
   app.route({
     method: ['GET', 'HEAD'],
@@ -66,6 +109,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       const route = parseRegistryPath(path);
       request.routeFamily = route.kind;
       if (route.kind === 'upload') {
+        if (deps.pushEnabled) return push(route, path, new URLSearchParams(query), request, reply);
         throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
       }
       const required = requiredAccessOf(route);
@@ -111,10 +155,11 @@ function denialError(
   identity: Identity,
 ): RegistryError {
   if (decision.answer === 'name-unknown') return new RegistryError('NAME_UNKNOWN');
+  if (decision.answer === 'denied') return new RegistryError('DENIED', { message: 'push to this repository is not granted' });
   const presentedToken = identity.kind !== 'anonymous' || identity.withToken;
   return new Challenge({
     ...challenge,
-    ...(required.type === 'repository' ? { scope: `repository:${required.name}:pull` } : {}),
+    ...(required.type === 'repository' ? { scope: `repository:${required.name}:${required.actions.join(',')}` } : {}),
     ...(required.type === 'repository' && presentedToken ? { error: 'insufficient_scope' as const } : {}),
   });
 }

@@ -33,10 +33,12 @@ export interface GatewayOptions {
   readonly dataDir?: string;
   /** A PostgreSQL URL instead of the SQLite file in dataDir. */
   readonly databaseUrl?: string;
+  /** Listen here (a port chosen beforehand, e.g. for a registry whose token realm is this gateway). */
+  readonly port?: number;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
-  const port = await findFreePort();
+  const port = options.port ?? (await findFreePort());
   const host = `127.0.0.1:${port}`;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'cg-gateway-'));
   const config = testConfig({

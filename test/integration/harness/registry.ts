@@ -27,6 +27,10 @@ import { httpRequest } from './http-client.js';
 export interface StartRegistryOptions {
   /** Reserved: the registry never redirects blob downloads (storage.redirect.disable is always true). */
   redirectTo?: never;
+  /** Distribution's `auth` section: token auth (realm elsewhere, trusting certificates in a bundle) or htpasswd. */
+  auth?:
+    | { token: { realm: string; service: string; issuer: string; rootcertbundle: string } }
+    | { htpasswd: { realm: string; path: string } };
 }
 
 export interface RunningRegistry {
@@ -138,6 +142,16 @@ function registryConfigYaml(dataDir: string, port: number): string {
   ].join('\n');
 }
 
+function authYaml(auth: StartRegistryOptions['auth']): string {
+  if (auth === undefined) return '';
+  const q = (s: string): string => JSON.stringify(s);
+  if ('token' in auth) {
+    const { realm, service, issuer, rootcertbundle } = auth.token;
+    return ['auth:', '  token:', `    realm: ${q(realm)}`, `    service: ${q(service)}`, `    issuer: ${q(issuer)}`, `    rootcertbundle: ${q(rootcertbundle)}`, ''].join('\n');
+  }
+  return ['auth:', '  htpasswd:', `    realm: ${q(auth.htpasswd.realm)}`, `    path: ${q(auth.htpasswd.path)}`, ''].join('\n');
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -176,10 +190,10 @@ class RegistryStartError extends Error {
   }
 }
 
-async function startOnce(dataDir: string): Promise<RunningRegistry> {
+async function startOnce(dataDir: string, opts: StartRegistryOptions): Promise<RunningRegistry> {
   const port = await findFreePort();
   const configPath = path.join(dataDir, 'config.yml');
-  await writeFile(configPath, registryConfigYaml(dataDir, port));
+  await writeFile(configPath, registryConfigYaml(dataDir, port) + authYaml(opts.auth));
 
   const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -221,7 +235,7 @@ async function startOnce(dataDir: string): Promise<RunningRegistry> {
     }
     try {
       const res = await httpRequest(`${url}/v2/`, { timeoutMs: 1_000 });
-      if (res.status === 200) break;
+      if (res.status === 200 || (opts.auth !== undefined && res.status === 401)) break;
       lastProblem = `GET /v2/ answered ${res.status}`;
     } catch (err) {
       lastProblem = err instanceof Error ? err.message : String(err);
@@ -254,13 +268,13 @@ async function startOnce(dataDir: string): Promise<RunningRegistry> {
   };
 }
 
-export async function startRegistry(_opts: StartRegistryOptions = {}): Promise<RunningRegistry> {
+export async function startRegistry(opts: StartRegistryOptions = {}): Promise<RunningRegistry> {
   installExitHook();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'cg-registry-'));
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await startOnce(dataDir);
+        return await startOnce(dataDir, opts);
       } catch (err) {
         if (err instanceof RegistryStartError && err.portInUse && attempt < 3) continue;
         throw err;

@@ -1,0 +1,159 @@
+/**
+ * BackendCredentials: what the gateway sends as Authorization to the backend — never the
+ * client's header, only `backend.auth` (the robot credential), in the form the backend asks for.
+ *
+ * The backend is asked once (`GET /v2/` without credentials): a Bearer challenge means its own
+ * token flow (Docker token auth: the realm answers a token for the robot's Basic credentials,
+ * per scope), anything else means Basic. Tokens are kept per scope until shortly before they
+ * expire; a 401 drops the scope's token so the next attempt fetches a new one.
+ */
+import { request as undiciRequest, type Dispatcher } from 'undici';
+import { RegistryError } from '../errors/registry-error.js';
+
+/** Renew this long before the backend token's expiry. */
+const EXPIRY_MARGIN_MS = 10_000;
+const DEFAULT_TOKEN_SECONDS = 60;
+const MAX_TOKEN_BODY_BYTES = 64 * 1024;
+
+export interface BackendCredentials {
+  /** The Authorization header for a request to the backend's own origin needing `scope`, if any. */
+  authorizationFor(scope: string): string | undefined | Promise<string | undefined>;
+  /** The backend answered 401 to what we sent; true when a fresh attempt may succeed. */
+  refused(scope: string, challenge: string | undefined): boolean;
+}
+
+export const NO_CREDENTIALS: BackendCredentials = { authorizationFor: () => undefined, refused: () => false };
+
+interface BearerChallenge {
+  readonly realm: URL;
+  readonly service: string | undefined;
+}
+
+type Scheme = { readonly kind: 'basic' } | { readonly kind: 'bearer'; readonly challenge: BearerChallenge };
+
+export interface CredentialOptions {
+  readonly baseUrl: URL;
+  readonly username: string;
+  readonly password: string;
+  /** For the probe and the realm (which may be anywhere): the dispatcher the client uses. */
+  readonly dispatcherFor: (url: URL) => Dispatcher;
+  readonly timeoutMs: number;
+  readonly now?: () => number;
+}
+
+export function createBackendCredentials(options: CredentialOptions): BackendCredentials {
+  const basic = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+  const now = options.now ?? Date.now;
+  let scheme: Scheme | undefined;
+  let probing: Promise<Scheme> | undefined;
+  const tokens = new Map<string, { readonly header: string; readonly renewAt: number }>();
+  const fetching = new Map<string, Promise<string>>();
+
+  async function probe(): Promise<Scheme> {
+    const url = new URL('/v2/', options.baseUrl);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await undiciRequest(url, { dispatcher: options.dispatcherFor(url), headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+      await response.body.dump();
+    } catch {
+      // Unreachable now: say Basic for this request and ask again next time.
+      return { kind: 'basic' };
+    }
+    const challenge = response.statusCode === 401 ? parseBearerChallenge(header(response.headers['www-authenticate']), url) : undefined;
+    const learned: Scheme = challenge === undefined ? { kind: 'basic' } : { kind: 'bearer', challenge };
+    scheme = learned;
+    return learned;
+  }
+
+  async function fetchToken(challenge: BearerChallenge, scope: string): Promise<string> {
+    const url = new URL(challenge.realm);
+    if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
+    if (scope !== '') url.searchParams.set('scope', scope);
+    url.searchParams.set('account', options.username);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await undiciRequest(url, {
+        dispatcher: options.dispatcherFor(url),
+        headers: { authorization: basic, accept: 'application/json' },
+        headersTimeout: options.timeoutMs,
+        bodyTimeout: options.timeoutMs,
+      });
+    } catch {
+      throw new RegistryError('BACKEND_UNREACHABLE', { message: "the backend's token service is unreachable" });
+    }
+    const text = await response.body.text();
+    if (response.statusCode !== 200 || text.length > MAX_TOKEN_BODY_BYTES) {
+      throw new RegistryError('BACKEND_ERROR', { message: `the backend's token service refused the gateway's credentials (HTTP ${response.statusCode})` });
+    }
+    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new RegistryError('BACKEND_ERROR', { message: "the backend's token service answered something that is not JSON" });
+    }
+    const token = typeof body.token === 'string' && body.token !== '' ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
+    if (token === '') throw new RegistryError('BACKEND_ERROR', { message: "the backend's token service answered no token" });
+    const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    const header = `Bearer ${token}`;
+    tokens.set(scope, { header, renewAt: now() + Math.max(seconds * 1000 - EXPIRY_MARGIN_MS, 1_000) });
+    return header;
+  }
+
+  function bearerFor(challenge: BearerChallenge, scope: string): string | Promise<string> {
+    const cached = tokens.get(scope);
+    if (cached !== undefined && cached.renewAt > now()) return cached.header;
+    const inFlight = fetching.get(scope);
+    if (inFlight !== undefined) return inFlight;
+    const started = fetchToken(challenge, scope).finally(() => fetching.delete(scope));
+    fetching.set(scope, started);
+    return started;
+  }
+
+  return {
+    authorizationFor(scope) {
+      const known = scheme ?? probing;
+      if (known === undefined) {
+        probing = probe().finally(() => (probing = undefined));
+        return probing.then((learned) => (learned.kind === 'basic' ? basic : bearerFor(learned.challenge, scope)));
+      }
+      if (known instanceof Promise) return known.then((learned) => (learned.kind === 'basic' ? basic : bearerFor(learned.challenge, scope)));
+      return known.kind === 'basic' ? basic : bearerFor(known.challenge, scope);
+    },
+    refused(scope, challengeHeader) {
+      tokens.delete(scope);
+      const challenge = parseBearerChallenge(challengeHeader, options.baseUrl);
+      if (challenge === undefined) return false;
+      // The backend speaks token auth (perhaps since a moment ago): use its realm from here on.
+      scheme = { kind: 'bearer', challenge };
+      return true;
+    },
+  };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `Bearer realm="...",service="...",scope="..."` → realm and service; undefined for any other scheme. */
+export function parseBearerChallenge(value: string | undefined, base: URL): BearerChallenge | undefined {
+  if (value === undefined || !/^bearer\s/i.test(value)) return undefined;
+  const params = new Map<string, string>();
+  for (const match of value.slice(7).matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) params.set((match[1] ?? '').toLowerCase(), match[2] ?? '');
+  const realm = params.get('realm');
+  if (realm === undefined || !URL.canParse(realm, base.href)) return undefined;
+  const url = new URL(realm, base);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  return { realm: url, service: params.get('service') };
+}
+
+/**
+ * The token scope a backend request needs, from its path and method (what the backend's own
+ * challenge would name): pull for reads, pull+push for writes, the catalog for `_catalog`.
+ */
+export function scopeOfBackendRequest(pathname: string, method: string): string {
+  if (pathname === '/v2/_catalog') return 'registry:catalog:*';
+  const match = /^\/v2\/(.+)\/(?:manifests|blobs|tags|referrers)\//.exec(pathname);
+  if (match === null) return '';
+  const reading = method === 'GET' || method === 'HEAD';
+  return `repository:${match[1] ?? ''}:${reading ? 'pull' : 'pull,push'}`;
+}
