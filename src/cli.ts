@@ -12,6 +12,7 @@ import { loadConfig } from './config/load.js';
 import { runChecks } from './check/run-checks.js';
 import { isWorkerProcess, superviseWorkers } from './http/workers.js';
 import { openDatabase } from './store/connect.js';
+import { certificateBundle, rotateSigningKey } from './token/key-admin.js';
 
 const EXIT_CONFIG = 2;
 
@@ -114,6 +115,21 @@ async function migrate(options: { config?: string }): Promise<void> {
   await database.close();
 }
 
+async function tokenCertificates(options: { config?: string }): Promise<void> {
+  process.stdout.write(await certificateBundle(configOrExit(options.config)));
+}
+
+async function rotate(options: { config?: string; activateIn: string }): Promise<void> {
+  const seconds = Number(options.activateIn);
+  if (!Number.isInteger(seconds) || seconds < 0) {
+    process.stderr.write('container-gateway: --activate-in must be a whole number of seconds\n');
+    process.exit(EXIT_CONFIG);
+  }
+  const rotated = await rotateSigningKey(configOrExit(options.config), seconds);
+  process.stderr.write(`new signing key ${rotated.kid}, signing from ${rotated.activatesAt.toISOString()}; certificates that verify the gateway's tokens:\n`);
+  process.stdout.write(rotated.bundle);
+}
+
 const program = new Command()
   .name('container-gateway')
   .description('Authentication and authorization gateway in front of a container registry');
@@ -125,6 +141,18 @@ program
   .action(serve);
 program.command('migrate').description('bring the database schema up to date and exit').option('-c, --config <file>', 'configuration file (YAML)').action(migrate);
 program.command('check').description('validate config and reach database, backend and upstream').option('-c, --config <file>', 'configuration file (YAML)').action(check);
+
+program
+  .command('token-certificates')
+  .description("print the PEM certificates of the keys that sign the gateway's tokens (a registry's auth.token.rootcertbundle)")
+  .option('-c, --config <file>', 'configuration file (YAML)')
+  .action(tokenCertificates);
+program
+  .command('rotate-signing-key')
+  .description('add a new token signing key; the old one verifies until its tokens expire')
+  .option('-c, --config <file>', 'configuration file (YAML)')
+  .option('--activate-in <seconds>', 'start signing with it after this many seconds (time to update registries)', '0')
+  .action(rotate);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`container-gateway: ${(error as Error).message}\n`);

@@ -2,6 +2,7 @@
  * loadConfig: YAML file, then CG_* environment overrides, then the zod schema, then derived
  * forms. Every problem is reported as one line `path: problem`; the CLI prints them and exits 2.
  */
+import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
@@ -172,6 +173,14 @@ function compileIdentity(raw: RawConfig['identity'], problems: string[]): Gatewa
 
 function compileTokens(raw: RawConfig['tokens'], publicUrl: URL, problems: string[]): GatewayConfig['tokens'] {
   const signingKeyPem = raw.signingKey === null ? undefined : readPem('tokens.signingKey', raw.signingKey, problems);
+  if (signingKeyPem !== undefined) {
+    try {
+      const key = createPrivateKey(signingKeyPem);
+      if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') problems.push('tokens.signingKey: must be an EC P-256 private key (ES256)');
+    } catch (error) {
+      problems.push(`tokens.signingKey: not a private key (${(error as Error).message})`);
+    }
+  }
   const verifyCertificates = raw.verifyCertificates
     .map((file, index) => readPem(`tokens.verifyCertificates.${index}`, file, problems))
     .filter((pem): pem is Buffer => pem !== undefined);

@@ -17,7 +17,7 @@ export function parseHtpasswd(text: string): HtpasswdParse {
     const user = colon > 0 ? line.slice(0, colon) : '';
     const hash = line.slice(colon + 1);
     if (user === '') problems.push(`line ${index + 1}: expected user:hash`);
-    else if (!/^\$2[abxy]?\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) problems.push(`line ${index + 1}: user "${user}" is not a bcrypt entry (use htpasswd -B)`);
+    else if (!/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) problems.push(`line ${index + 1}: user "${user}" is not a bcrypt entry (use htpasswd -B)`);
     else if (users.has(user)) problems.push(`line ${index + 1}: user "${user}" appears twice`);
     else users.set(user, hash);
   });

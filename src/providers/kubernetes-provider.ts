@@ -32,12 +32,12 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   }
 
   async function allowed(user: ReviewedUser, repository: string, action: RepositoryAction): Promise<boolean> {
-    const key = `${user.username}\u0000${user.groups.join(',')}\u0000${repository}\u0000${action}`;
+    const key = JSON.stringify([user.username, user.groups, repository, action]);
     const at = now();
     const cached = decisions.get(key, at);
     if (cached !== undefined) return cached;
     const answer = await client.mayAccess(user, attributesFor(repository, action));
-    decisions.set(key, answer, at + ttlMs);
+    if (ttlMs > 0) decisions.set(key, answer, at + ttlMs);
     return answer;
   }
 
@@ -51,7 +51,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
       let user = reviews.get(key, at);
       if (user === undefined) {
         user = (await client.reviewToken(credentials.password)) ?? null;
-        reviews.set(key, user, at + ttlMs);
+        if (ttlMs > 0) reviews.set(key, user, at + ttlMs);
       }
       if (user === null) return { kind: 'rejected' };
       return { kind: 'accepted', identity: { kind: 'user', username: user.username, provider: 'kubernetes', groups: user.groups } };
@@ -84,7 +84,6 @@ class Expiring<V> {
   }
 
   set(key: string, value: V, until: number): void {
-    if (until <= 0) return;
     if (this.entries.size >= MAX_REMEMBERED) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

@@ -20,9 +20,13 @@ export function createStaticProvider(config: GatewayConfig['identity']['static']
 
   async function passwordMatches(credentials: BasicCredentials): Promise<boolean> {
     const robotSecret = robots.get(credentials.username);
-    if (robotSecret !== undefined && !isBcrypt(robotSecret)) return secretsEqual(credentials.password, robotSecret);
+    if (robotSecret !== undefined && !isBcrypt(robotSecret)) {
+      // A plain robot secret costs a bcrypt check too, so timing does not tell robots from unknown users.
+      await bcrypt.compare(credentials.password, dummyHash);
+      return secretsEqual(credentials.password, robotSecret);
+    }
     const hash = robotSecret ?? config.users.get(credentials.username);
-    const matches = await bcrypt.compare(credentials.password, hash ?? dummyHash);
+    const matches = await bcrypt.compare(credentials.password, hash ?? dummyHash).catch(() => false);
     return matches && hash !== undefined;
   }
 
@@ -40,5 +44,5 @@ export function createStaticProvider(config: GatewayConfig['identity']['static']
 }
 
 function isBcrypt(secret: string): boolean {
-  return /^\$2[abxy]?\$\d\d\$/.test(secret);
+  return /^\$2[aby]\$\d\d\$/.test(secret);
 }

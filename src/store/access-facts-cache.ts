@@ -41,14 +41,14 @@ export class AccessFactsCache {
     const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
     const row = snapshot.byName.get(repository);
     if (row === undefined) return { repository: undefined, callerMapped: false };
-    if (!row.authRequired || identity.kind === 'anonymous') return { repository: row, callerMapped: false };
+    if (!row.authRequired || !hasMappings(identity)) return { repository: row, callerMapped: false };
     const mapped = await this.mappingsOf(identity);
     return { repository: row, callerMapped: mapped.has(row.id) };
   }
 
   async visibleRepositories(identity: Identity): Promise<readonly string[]> {
     const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
-    if (identity.kind === 'anonymous') return snapshot.publicSorted;
+    if (!hasMappings(identity)) return snapshot.publicSorted;
     const mapped = await this.mappingsOf(identity);
     const names: string[] = [];
     for (const id of mapped) {
@@ -161,6 +161,14 @@ export class AccessFactsCache {
         return unreachable(identity);
     }
   }
+}
+
+/**
+ * Mappings (Katello's pushes and logins) name Katello users and hosts. A user of another provider
+ * with the same name is someone else: it never inherits them.
+ */
+function hasMappings(identity: Identity): identity is Exclude<Identity, { kind: 'anonymous' }> {
+  return identity.kind === 'host' || (identity.kind === 'user' && identity.provider === 'katello');
 }
 
 function callerKey(identity: Identity): string {

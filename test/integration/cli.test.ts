@@ -204,4 +204,56 @@ describe('container-gateway CLI', () => {
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
   });
+
+  it('token-certificates prints the signing certificate; rotate-signing-key adds one that a running gateway signs with', async () => {
+    const database = `sqlite://${join(dir, 'keys', 'gw.db')}`;
+    const htpasswd = join(dir, 'keys.htpasswd');
+    const bcrypt = (await import('bcryptjs')).default;
+    writeFileSync(htpasswd, `alice:${bcrypt.hashSync('pw', 4)}\n`);
+    const env = { CG_CONFIG: '/dev/null', CG_DATABASE_URL: database, CG_BACKEND_URL: registry.url };
+    const first = cli(['token-certificates'], env);
+    assert.equal(first.status, 0, first.stderr);
+    assert.equal(first.stdout.match(/-----BEGIN CERTIFICATE-----/g)?.length, 1);
+    assert.equal(cli(['token-certificates'], env).stdout, first.stdout, 'the key is kept, not made again');
+
+    const port = await findFreePort();
+    const server = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...env,
+        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
+        CG_LOG_LEVEL: 'warn',
+        CG_IDENTITY_PROVIDERS: 'static',
+        CG_IDENTITY_STATIC_HTPASSWD: htpasswd,
+      },
+      stdio: 'ignore',
+    });
+    try {
+      const kidOf = async () => {
+        for (let attempt = 0; attempt < 100; attempt += 1) {
+          try {
+            const response = await httpRequest(`http://127.0.0.1:${port}/v2/token`, { headers: { authorization: `Basic ${Buffer.from('alice:pw').toString('base64')}` } });
+            const token = (JSON.parse(response.body.toString()) as { token: string }).token;
+            return (JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as { kid: string }).kid;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+        throw new Error('the gateway did not answer');
+      };
+      const before = await kidOf();
+      const rotated = cli(['rotate-signing-key'], env);
+      assert.equal(rotated.status, 0, rotated.stderr);
+      assert.equal(rotated.stdout.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, 'old and new certificates');
+      const newKid = /new signing key (\S+),/.exec(rotated.stderr)?.[1];
+      assert.ok(newKid !== undefined && newKid !== before);
+      // The running gateway hears of the new key through the database and signs with it within a second.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      assert.equal(await kidOf(), newKid);
+      const jwks = JSON.parse((await httpRequest(`http://127.0.0.1:${port}/.well-known/jwks.json`)).body.toString()) as { keys: Array<{ kid: string }> };
+      assert.deepEqual(jwks.keys.map((key) => key.kid).sort(), [before, newKid].sort());
+    } finally {
+      server.kill('SIGTERM');
+    }
+  });
 });

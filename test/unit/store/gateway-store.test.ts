@@ -53,6 +53,17 @@ describe('GatewayStore on SQLite', () => {
     assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'bob', provider: 'katello' }), ['priv/b']);
   });
 
+  it("a static or kubernetes user never inherits a Katello user's mappings by sharing the name", async () => {
+    await store.replaceRepositoryList(new Map([['priv/a', true]]));
+    await store.replaceUserMappings(new Map([['admin', ['priv/a']]]));
+    const facts = new AccessFactsCache(store);
+    assert.equal((await facts.factsFor({ kind: 'user', username: 'admin', provider: 'katello' }, 'priv/a')).callerMapped, true);
+    for (const provider of ['static', 'kubernetes'] as const) {
+      assert.equal((await facts.factsFor({ kind: 'user', username: 'admin', provider }, 'priv/a')).callerMapped, false, provider);
+      assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'admin', provider }), [], provider);
+    }
+  });
+
   it('100,000 repositories in one replace, and a second different one, both applied whole', async () => {
     const first = new Map(Array.from({ length: 100_000 }, (_, i) => [`org${i % 100}/repo-${i}`, i % 10 === 0] as const));
     let started = performance.now();
