@@ -9,6 +9,7 @@ import { createBackendClient } from '../backend/client.js';
 import { openDatabase } from '../store/connect.js';
 import { pendingMigrations } from '../store/migrations.js';
 import { createKatelloClient } from '../upstream/katello-client.js';
+import { createKubernetesClient } from '../providers/kubernetes-client.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -25,6 +26,7 @@ export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   lines.push(await checkDatabase(config));
   lines.push(await checkBackend(config));
   lines.push(await checkUpstream(config));
+  if (config.identity.providers.includes('kubernetes')) lines.push(await checkKubernetes(config));
   const ok = lines.every((line) => line.status !== 'FAIL');
   const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(9)} ${line.detail}\n`).join('') + (ok ? 'all checks passed\n' : 'some checks FAILED\n');
   return { ok, text };
@@ -93,11 +95,26 @@ async function checkBackend(config: GatewayConfig): Promise<Line> {
 }
 
 async function checkUpstream(config: GatewayConfig): Promise<Line> {
+  if (!config.identity.providers.includes('katello')) return { status: 'ok', what: 'upstream', detail: `not used (identity.providers: ${config.identity.providers.join(', ')})` };
   if (config.upstream.url === null) return { status: 'warn', what: 'upstream', detail: 'not configured: user logins are refused' };
   const client = createKatelloClient(config.upstream);
   try {
     const reachable = await client.ping(5_000);
     return { status: reachable.ok ? 'ok' : 'FAIL', what: 'upstream', detail: `${config.upstream.url.origin} ${reachable.detail}` };
+  } finally {
+    await client.close();
+  }
+}
+
+/** A TokenReview of a token nobody has: any answer proves the API server is there and takes our credential. */
+async function checkKubernetes(config: GatewayConfig): Promise<Line> {
+  const client = createKubernetesClient(config.identity.kubernetes);
+  const origin = config.identity.kubernetes.apiServer?.origin ?? '(not configured)';
+  try {
+    await client.reviewToken('container-gateway-check');
+    return { status: 'ok', what: 'kubernetes', detail: `${origin} answers TokenReview` };
+  } catch (error) {
+    return { status: 'FAIL', what: 'kubernetes', detail: `${origin}: ${describe(error)}` };
   } finally {
     await client.close();
   }
