@@ -45,6 +45,8 @@ interface Remembered {
 
 export class GatewayTokens {
   private readonly verified = new Map<string, Remembered>();
+  /** The key ring's generation the remembered verifications belong to. */
+  private verifiedGeneration = 0;
 
   constructor(
     private readonly keys: KeyRing,
@@ -76,6 +78,11 @@ export class GatewayTokens {
 
   /** The caller a valid token names; undefined for anything forged, expired, or not ours. */
   verify(token: string, nowMs: number): UserIdentity | undefined | Promise<UserIdentity | undefined> {
+    if (this.keys.generation !== this.verifiedGeneration) {
+      // A key was removed: tokens it signed must not stay accepted from memory.
+      this.verified.clear();
+      this.verifiedGeneration = this.keys.generation;
+    }
     const checksum = tokenChecksum(token);
     const remembered = this.verified.get(checksum);
     if (remembered !== undefined) {

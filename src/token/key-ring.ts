@@ -22,6 +22,8 @@ export class KeyRing {
   private keys: readonly SigningKey[] = [];
   private readonly extraVerifiers = new Map<string, { key: KeyObject; certificate: string }>();
   private lastUnknownReload = 0;
+  /** Moves whenever a key stops verifying, so what was verified with it can be forgotten. */
+  private removals = 0;
 
   private constructor(
     private readonly store: GatewayStore,
@@ -53,7 +55,15 @@ export class KeyRing {
 
   async reload(): Promise<void> {
     if (!this.fromDatabase) return;
-    this.keys = (await this.store.signingKeys()).map(toSigningKey);
+    const loaded = (await this.store.signingKeys()).map(toSigningKey);
+    const kept = new Set(loaded.map((key) => key.kid));
+    if (this.keys.some((key) => !kept.has(key.kid))) this.removals += 1;
+    this.keys = loaded;
+  }
+
+  /** Changes when a key has been removed (pruned, or deleted by hand after a leak). */
+  get generation(): number {
+    return this.removals;
   }
 
   /** The newest key that has activated; keys activating later are published but do not sign yet. */

@@ -497,13 +497,15 @@ describe('KeyRing: rotation over SQLite', () => {
   });
 
   it('prune removes the old key once the lifetime (and the clock tolerance) has passed', async () => {
+    // Verified (and so remembered) while its key was still there...
+    assert.notEqual(await tokens.verify(oldTokenAfterPrune, T0 + 1_000), undefined);
     assert.deepEqual(await ring.prune(T1 + LIFETIME_MS + 60_001, LIFETIME_MS), [oldKid]);
     assert.deepEqual((await db.store.signingKeys()).map((row) => row.kid), [newKid]);
     assert.deepEqual((await ring.jwks()).keys.map((key) => key.kid), [newKid]);
     const pems = ring.certificateBundle().match(/-----BEGIN CERTIFICATE-----/g) ?? [];
     assert.equal(pems.length, 1);
     assert.equal(ring.signer(T1 + LIFETIME_MS + 60_001).kid, newKid);
-    // The old key verifies nothing any more, even at a time its token would have been valid.
+    // ...and not accepted from memory once the key is gone, even at a time it would have been valid.
     assert.equal(await tokens.verify(oldTokenAfterPrune, T0 + 1_000), undefined);
   });
 
