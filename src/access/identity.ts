@@ -18,6 +18,8 @@ export interface UserIdentity {
   readonly provider: ProviderName;
   /** Kubernetes groups from the TokenReview, carried for SubjectAccessReviews. */
   readonly groups?: readonly string[];
+  /** Kubernetes `user.extra` from the TokenReview (OpenShift token scopes), carried for SubjectAccessReviews. */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ kind: 'anonymous', withToken: false });

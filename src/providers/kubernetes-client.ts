@@ -16,6 +16,8 @@ export interface ReviewedUser {
   readonly username: string;
   readonly uid?: string;
   readonly groups: readonly string[];
+  /** Authenticator-specific facts, e.g. OpenShift's token scopes; SubjectAccessReviews must carry them. */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface ResourceAttributes {
@@ -92,11 +94,13 @@ export function createKubernetesClient(config: GatewayConfig['identity']['kubern
       });
       const status = objectAt(review, 'status');
       if (status?.authenticated !== true) return undefined;
+      // An audience-aware API server names the audience it validated; without one, the token was not checked for ours.
+      if (config.audiences.length > 0 && !strings(status.audiences).some((audience) => config.audiences.includes(audience))) return undefined;
       const user = objectAt(status, 'user');
       const username = user?.username;
       if (typeof username !== 'string' || username === '') throw new UpstreamFailed('TokenReview authenticated a token without a user name', SERVICE);
-      const groups = Array.isArray(user?.groups) ? user.groups.filter((group): group is string => typeof group === 'string') : [];
-      return { username, groups, ...(typeof user?.uid === 'string' ? { uid: user.uid } : {}) };
+      const extra = extraOf(objectAt(user, 'extra'));
+      return { username, groups: strings(user?.groups), ...(typeof user?.uid === 'string' ? { uid: user.uid } : {}), ...(extra === undefined ? {} : { extra }) };
     },
     async mayAccess(user, attributes) {
       const review = await create('/apis/authorization.k8s.io/v1/subjectaccessreviews', {
@@ -106,6 +110,7 @@ export function createKubernetesClient(config: GatewayConfig['identity']['kubern
           user: user.username,
           groups: user.groups,
           ...(user.uid === undefined ? {} : { uid: user.uid }),
+          ...(user.extra === undefined ? {} : { extra: user.extra }),
           resourceAttributes: attributes,
         },
       });
@@ -113,6 +118,16 @@ export function createKubernetesClient(config: GatewayConfig['identity']['kubern
     },
     close: () => pool.close(),
   };
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function extraOf(value: Record<string, unknown> | undefined): Record<string, string[]> | undefined {
+  if (value === undefined) return undefined;
+  const entries = Object.entries(value).map(([key, list]) => [key, strings(list)] as const);
+  return entries.length === 0 ? undefined : Object.fromEntries(entries);
 }
 
 function objectAt(value: Record<string, unknown> | undefined, key: string): Record<string, unknown> | undefined {

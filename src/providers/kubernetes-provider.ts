@@ -32,7 +32,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   }
 
   async function allowed(user: ReviewedUser, repository: string, action: RepositoryAction): Promise<boolean> {
-    const key = JSON.stringify([user.username, user.groups, repository, action]);
+    const key = JSON.stringify([user.username, user.groups, user.extra ?? null, repository, action]);
     const at = now();
     const cached = decisions.get(key, at);
     if (cached !== undefined) return cached;
@@ -54,11 +54,14 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
         if (ttlMs > 0) reviews.set(key, user, at + ttlMs);
       }
       if (user === null) return { kind: 'rejected' };
-      return { kind: 'accepted', identity: { kind: 'user', username: user.username, provider: 'kubernetes', groups: user.groups } };
+      return {
+        kind: 'accepted',
+        identity: { kind: 'user', username: user.username, provider: 'kubernetes', groups: user.groups, ...(user.extra === undefined ? {} : { extra: user.extra }) },
+      };
     },
     async actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]) {
       if (identity.kind !== 'user' || identity.provider !== 'kubernetes') return NOTHING;
-      const user: ReviewedUser = { username: identity.username, groups: identity.groups ?? [] };
+      const user: ReviewedUser = { username: identity.username, groups: identity.groups ?? [], ...(identity.extra === undefined ? {} : { extra: identity.extra }) };
       try {
         const answers = await Promise.all(wanted.map(async (action) => ((await allowed(user, repository, action)) ? action : undefined)));
         return answers.filter((action): action is RepositoryAction => action !== undefined);

@@ -63,6 +63,7 @@ export class GatewayTokens {
     const issuedAt = Math.floor(nowMs / 1000);
     const claims: JWTPayload = { access: access.map((entry) => ({ ...entry, actions: [...entry.actions] })), prv: identity.provider };
     if (identity.groups !== undefined && identity.groups.length > 0) claims.grp = [...identity.groups];
+    if (identity.extra !== undefined) claims.ext = identity.extra;
     const token = await new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.kid })
       .setIssuer(this.settings.issuer)
@@ -127,5 +128,13 @@ function identityOf(payload: JWTPayload): UserIdentity | undefined {
   const provider = payload.prv;
   if (typeof payload.sub !== 'string' || payload.sub === '' || typeof provider !== 'string' || !PROVIDERS.has(provider)) return undefined;
   const groups = Array.isArray(payload.grp) ? payload.grp.filter((group): group is string => typeof group === 'string') : undefined;
-  return { kind: 'user', username: payload.sub, provider: provider as ProviderName, ...(groups === undefined ? {} : { groups }) };
+  const extra = extraOf(payload.ext);
+  return { kind: 'user', username: payload.sub, provider: provider as ProviderName, ...(groups === undefined ? {} : { groups }), ...(extra === undefined ? {} : { extra }) };
+}
+
+function extraOf(value: unknown): Record<string, string[]> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([key, list]) => [key, Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : []]),
+  );
 }

@@ -50,6 +50,8 @@ export interface FakeKubernetesUser {
   readonly groups?: readonly string[];
   /** Audiences the token is valid for; default: the API server's own (`apiAudiences`). */
   readonly audiences?: readonly string[];
+  /** `user.extra`, e.g. OpenShift's `scopes.authorization.openshift.io`. */
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface FakeKubernetesRule {
@@ -94,7 +96,7 @@ export interface TokenReviewSeen {
 }
 
 export interface SubjectAccessReviewSeen {
-  readonly spec: { user?: string; groups?: string[]; uid?: string; resourceAttributes?: ResourceAttributesSeen; nonResourceAttributes?: unknown };
+  readonly spec: { user?: string; groups?: string[]; uid?: string; extra?: unknown; resourceAttributes?: ResourceAttributesSeen; nonResourceAttributes?: unknown };
   readonly status: { allowed: boolean; reason?: string };
 }
 
@@ -220,7 +222,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
           ? { user: {}, error: '[invalid bearer token, token audiences is invalid for the target audiences]' }
           : {
               authenticated: true,
-              user: { username: user.username, ...(user.uid === undefined ? {} : { uid: user.uid }), groups: [...(user.groups ?? [])] },
+              user: { username: user.username, ...(user.uid === undefined ? {} : { uid: user.uid }), groups: [...(user.groups ?? [])], ...(user.extra === undefined ? {} : { extra: user.extra }) },
               audiences,
             };
     }
@@ -255,6 +257,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
         ...(user === '' ? {} : { user }),
         groups,
         ...(typeof spec.uid === 'string' ? { uid: spec.uid } : {}),
+        ...(spec.extra === undefined ? {} : { extra: spec.extra }),
         ...(resourceAttributes === undefined ? { nonResourceAttributes: nonResource } : { resourceAttributes: attributes }),
       },
       status,

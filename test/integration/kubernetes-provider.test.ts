@@ -444,3 +444,53 @@ describe('kubernetes provider: reaching the API server', () => {
     }
   });
 });
+
+describe('kubernetes provider: scoped tokens and audiences', () => {
+  const SCOPED_TOKEN = 'alice-scoped-token';
+  const OTHER_AUDIENCE_TOKEN = 'alice-token-for-another-audience';
+  const SCOPES = { 'scopes.authorization.openshift.io': ['user:info'] };
+  let workDir: string;
+  let fake: FakeKubernetes;
+  let backend: ScriptedBackend;
+  let gateway: RunningGateway;
+  let api: ReturnType<typeof client>;
+
+  before(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'cg-kube-extra-'));
+    const tokenFile = join(workDir, 'token');
+    writeFileSync(tokenFile, `${SA_TOKEN}\n`);
+    fake = await startFakeKubernetes({
+      serviceAccountToken: SA_TOKEN,
+      apiAudiences: ['https://kubernetes.default.svc', 'container-gateway'],
+      users: {
+        [SCOPED_TOKEN]: { username: 'alice', groups: ['system:authenticated'], extra: SCOPES },
+        [OTHER_AUDIENCE_TOKEN]: { username: 'alice', groups: ['system:authenticated'], audiences: ['https://kubernetes.default.svc'] },
+      },
+      rules: RULES,
+    });
+    backend = await startBackend();
+    gateway = await startKubernetesGateway(backend, fake.url, tokenFile, { CG_IDENTITY_KUBERNETES_AUDIENCES: 'container-gateway' });
+    api = client(gateway);
+  });
+  after(async () => {
+    await gateway?.stop();
+    await fake?.stop();
+    await backend?.close();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  it("a scoped token's user.extra reaches every SubjectAccessReview, also for pulls with the gateway's JWT", async () => {
+    const token = await api.tokenFor(SCOPED_TOKEN, 'repository:ci/app:pull');
+    assert.deepEqual(decodeJwt(token).payload.ext, SCOPES);
+    fake.resetCounts();
+    assert.equal((await api.get('/v2/ci/other/tags/list', token)).status, 200);
+    const reviews = sarsFor(fake, 'ci', 'other');
+    assert.equal(reviews.length, 1);
+    assert.deepEqual(reviews[0]?.spec.extra, SCOPES);
+  });
+
+  it('a token for another audience is refused at login', async () => {
+    assert.equal((await api.login(OTHER_AUDIENCE_TOKEN)).status, 401);
+    assert.deepEqual(fake.tokenReviews.at(-1)?.spec.audiences, ['container-gateway']);
+  });
+});
