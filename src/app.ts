@@ -39,6 +39,8 @@ import { createKubernetesClient } from './providers/kubernetes-client.js';
 import { createKubernetesProvider } from './providers/kubernetes-provider.js';
 import type { IdentityProvider } from './providers/provider.js';
 import { createStaticProvider } from './providers/static-provider.js';
+import { visibleRepositories } from './access/visible-repositories.js';
+import { BackendCatalog } from './registry/backend-catalog.js';
 import { ALL_CHANGED, SIGNING_KEYS_CHANGED } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
 import { GatewayTokens } from './token/gateway-tokens.js';
@@ -64,6 +66,8 @@ export interface AppDependencies extends HttpServerOptions {
 }
 
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/** Catalog filtering asks providers (perhaps a Kubernetes API server) this many decisions at a time. */
+const CATALOG_DECISIONS_AT_ONCE = 16;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
@@ -164,6 +168,22 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     return decideAccess(identity, required, withProvider);
   }
 
+  // Rules decide visibility for these providers: the backend's own catalog, filtered, joins what the repository list shows.
+  const backendCatalog = policyProviders.length > 0 ? new BackendCatalog(backend, config.backend.catalogCacheSeconds * 1000, app.log, now) : undefined;
+  async function catalogOf(identity: Identity): Promise<readonly string[]> {
+    const listed = await facts.visibleRepositories(identity);
+    if (backendCatalog === undefined) return listed;
+    const seen = new Set(listed);
+    const candidates = (await backendCatalog.list()).filter((name) => !seen.has(name));
+    const pullable: string[] = [];
+    for (let start = 0; start < candidates.length; start += CATALOG_DECISIONS_AT_ONCE) {
+      const batch = candidates.slice(start, start + CATALOG_DECISIONS_AT_ONCE);
+      const decisions = await Promise.all(batch.map((name) => authorize(identity, repositoryPull(name))));
+      batch.forEach((name, index) => decisions[index]?.outcome === 'grant' && pullable.push(name));
+    }
+    return pullable.length === 0 ? listed : visibleRepositories(listed, pullable);
+  }
+
   async function grantedActions(identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]> {
     const granted: RepositoryAction[] = [];
     if ((await authorize(identity, repositoryPull(repository))).outcome === 'grant') granted.push('pull');
@@ -188,7 +208,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
       redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
       authorize,
-      catalog: (identity) => facts.visibleRepositories(identity),
+      catalog: catalogOf,
       flatpakIndexPath: config.backend.flatpakIndexPath,
       publicUrl,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: config.tokens.services[0] ?? publicUrl.host },
@@ -204,7 +224,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   });
   const logins = config.limits.logins;
   const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
-  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, grantedActions, anonymousTokens, throttle, now });
+  const listsWholeCatalog = (identity: UserIdentity) => providers.some((provider) => provider.listsWholeCatalog?.(identity) === true);
+  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, grantedActions, listsWholeCatalog, anonymousTokens, throttle, now });
   await app.register(managementPlugin, {
     store,
     facts,

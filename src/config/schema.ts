@@ -95,6 +95,8 @@ export const configSchema = z
         manifestCacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
         /** Redirect mode: seconds a backend redirect for the same request is reused. 0 disables. */
         redirectCacheSeconds: z.number().int().min(0).max(3600).default(10),
+        /** With a static or kubernetes provider: how long the backend's own catalog is reused. */
+        catalogCacheSeconds: z.number().int().min(1).max(86_400).default(30),
         /** Concurrent keep-alive connections to the backend. */
         connections: z.number().int().positive().default(64),
       })

@@ -31,4 +31,10 @@ export interface IdentityProvider {
    * repository list's public and mapped repositories, which apply to everyone).
    */
   actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]): readonly RepositoryAction[] | Promise<readonly RepositoryAction[]>;
+  /**
+   * Whether a token for `identity` may carry `registry:catalog:*`, which lets a registry that
+   * trusts the gateway's tokens list everything it holds. Only machine accounts: the gateway's own
+   * catalog is filtered per caller, a registry's is not.
+   */
+  listsWholeCatalog?(identity: UserIdentity): boolean;
 }

@@ -36,6 +36,7 @@ export function createStaticProvider(config: GatewayConfig['identity']['static']
       if (!(await passwordMatches(credentials))) return { kind: 'rejected' };
       return { kind: 'accepted', identity: { kind: 'user', username: credentials.username, provider: 'static' } };
     },
+    listsWholeCatalog: (identity) => identity.provider === 'static' && robots.has(identity.username),
     actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]) {
       const granted = rules.actionsFor(identity, repository);
       return granted.length === 0 ? granted : granted.filter((action) => wanted.includes(action));

@@ -33,6 +33,8 @@ export interface TokenDependencies {
   readonly keyRing: KeyRing;
   /** What the access policy grants, for the `access` claim of a gateway token. */
   readonly grantedActions: (identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]) => Promise<readonly RepositoryAction[]>;
+  /** Whether the token may carry `registry:catalog:*` (robot accounts, e.g. the gateway's own at its backend). */
+  readonly listsWholeCatalog: (identity: UserIdentity) => boolean;
   readonly anonymousTokens: AnonymousTokens;
   readonly throttle: LoginThrottle;
   readonly now?: () => number;
@@ -132,6 +134,10 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
   async function accessClaim(identity: UserIdentity, scopes: readonly ResourceScope[]): Promise<AccessEntry[]> {
     const entries: AccessEntry[] = [];
     for (const scope of scopes) {
+      if (scope.type === 'registry' && scope.name === 'catalog') {
+        entries.push({ type: 'registry', name: 'catalog', actions: deps.listsWholeCatalog(identity) ? ['*'] : [] });
+        continue;
+      }
       if (scope.type !== 'repository') continue;
       const wanted = scope.actions.filter((action): action is RepositoryAction => action === 'pull' || action === 'push');
       if (wanted.length === 0) continue;

@@ -186,6 +186,24 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
     assert.match(pem, /^-----BEGIN CERTIFICATE-----/);
   });
 
+  it("the catalog lists the backend's repositories each caller's rules let them pull; only robots get the registry's whole catalog", async () => {
+    const host = new URL(gateway.url).host;
+    await runSkopeo('copy', ({ authfile }) => ['--quiet', '--retry-times', '0', '--dest-tls-verify=false', '--dest-authfile', authfile, '--dest-creds', 'alice:alice-pw', `oci:${layout}:v1`, `docker://${host}/team/deep/app:v1`], { timeoutMs: 120_000 });
+    const catalogOf = async (user?: string, password?: string) => {
+      const token = user === undefined ? undefined : (await tokenFor(gateway.url, user, password ?? '', 'repository:team/app:pull')).token;
+      const response = await httpRequest(`${gateway.url}/v2/_catalog`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+      assert.equal(response.status, 200, response.body.toString());
+      return (JSON.parse(response.body.toString()) as { repositories: string[] }).repositories;
+    };
+    assert.deepEqual(await catalogOf('alice', 'alice-pw'), ['team/app', 'team/deep/app', 'team/mono']);
+    assert.deepEqual(await catalogOf('bob', 'bob-pw'), ['team/app', 'team/mono']);
+    assert.deepEqual(await catalogOf(), []);
+    const bobs = claimsOf((await tokenFor(gateway.url, 'bob', 'bob-pw', 'registry:catalog:*', SERVICE)).token);
+    assert.deepEqual(bobs.access, [{ type: 'registry', name: 'catalog', actions: [] }]);
+    const robots = claimsOf((await tokenFor(gateway.url, 'robot', 'robot-secret', 'registry:catalog:*', SERVICE)).token);
+    assert.deepEqual(robots.access, [{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+  });
+
   it('wrong passwords, unknown users and a service the gateway does not issue for are refused', async () => {
     assert.equal((await tokenFor(gateway.url, 'alice', 'wrong', 'repository:team/app:pull')).status, 401);
     assert.equal((await tokenFor(gateway.url, 'mallory', 'alice-pw', 'repository:team/app:pull')).status, 401);
