@@ -9,6 +9,9 @@ export const REPOS = {
   big: 'bench/big',
 } as const;
 
+/** A static-provider robot (issue 7): its pulls carry a JWT the gateway signed. */
+export const JWT_ROBOT = { name: 'bench-robot', password: 'bench-robot-secret' } as const;
+
 export const BENCH_USER = { name: 'bench-user', password: 'bench-user-password' } as const;
 export const CATALOG_USER = { name: 'catalog-user', password: 'catalog-user-password' } as const;
 
