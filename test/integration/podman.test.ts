@@ -86,3 +86,67 @@ describe('podman through the gateway', { skip: podmanAvailable ? false : 'podman
     assert.deepEqual(names.sort(), ['library/alpine-ish', 'org/team/app']);
   });
 });
+
+describe('podman with the static provider: login, pull and push through the gateway', { skip: podmanAvailable ? false : 'podman is not installed (apt-get install -y podman)' }, () => {
+  let registry: RunningRegistry;
+  let gateway: RunningGateway;
+  let dir: string;
+
+  const podman = (args: string[]) => {
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: dir,
+      XDG_RUNTIME_DIR: join(dir, 'run'),
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
+      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+      CONTAINERS_CONF: join(dir, 'containers.conf'),
+    };
+    const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+    return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cg-podman-static-'));
+    writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
+    writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
+    writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
+    const bcrypt = (await import('bcryptjs')).default;
+    writeFileSync(join(dir, 'users.htpasswd'), `alice:${bcrypt.hashSync('alice-pw', 5)}\n`);
+    registry = await startRegistry();
+    await seedRegistry(registry.url, join(dir, 'seed'));
+    gateway = await startGateway({
+      backendUrl: registry.url,
+      env: {
+        CG_IDENTITY_PROVIDERS: 'static',
+        CG_IDENTITY_STATIC_HTPASSWD: join(dir, 'users.htpasswd'),
+        CG_IDENTITY_STATIC_RULES: '[{subjects: [anonymous], repositories: ["library/**"], actions: [pull]}, {subjects: [alice], repositories: ["team/**"], actions: [pull, push]}]',
+        CG_BACKEND_MODE: 'proxy',
+      },
+    });
+  });
+
+  after(async () => {
+    await gateway?.stop();
+    await registry?.stop();
+    if (dir !== undefined) {
+      await podman(['system', 'reset', '--force']).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('pulls what the anonymous rule allows, then alice logs in and pushes it under team/', async () => {
+    const source = `${gateway.host}/library/alpine-ish:1.0`;
+    await podman(['pull', '--tls-verify=false', source]);
+    await assert.rejects(podman(['push', '--tls-verify=false', source, `docker://${gateway.host}/team/alpine:1.0`]), /unauthorized|authentication required|denied/i);
+    await podman(['login', '--tls-verify=false', '-u', 'alice', '-p', 'alice-pw', gateway.host]);
+    await podman(['push', '--tls-verify=false', source, `docker://${gateway.host}/team/alpine:1.0`]);
+    // The registry itself has it now, under the name alice pushed.
+    const tags = await fetch(`${registry.url}/v2/team/alpine/tags/list`).then((response) => response.json() as Promise<{ tags: string[] }>);
+    assert.deepEqual(tags.tags, ['1.0']);
+  });
+
+  it('alice cannot push outside her rules: the repository is unknown to her', async () => {
+    await assert.rejects(podman(['push', '--tls-verify=false', `${gateway.host}/library/alpine-ish:1.0`, `docker://${gateway.host}/other/alpine:1.0`]), /unknown|not found|denied/i);
+  });
+});
