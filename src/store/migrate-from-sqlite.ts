@@ -9,7 +9,7 @@ import { sql, type Kysely } from 'kysely';
 import { openDatabase } from './connect.js';
 import type { Database } from './schema.js';
 
-const TABLES = ['repositories', 'users', 'hosts', 'tokens', 'user_repositories', 'host_repositories', 'secrets'] as const;
+const TABLES = ['repositories', 'users', 'hosts', 'tokens', 'user_repositories', 'host_repositories', 'secrets', 'signing_keys'] as const;
 const TABLES_WITH_SERIAL_ID = ['repositories', 'users', 'hosts', 'tokens'] as const;
 const ROWS_PER_INSERT = 1_000;
 

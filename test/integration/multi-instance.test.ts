@@ -124,6 +124,7 @@ describe('many instances, many workers', () => {
     await sqliteGateway.management('PUT', '/update_hosts', { hosts: [{ uuid: 'host-1' }, { uuid: 'host-2' }] });
     await sqliteGateway.management('PUT', '/host_repository_mapping', { hosts: [{ 'host-1': [{ repository: 'org/team/app' }] }] });
     const token = (JSON.parse((await httpRequest(`${sqliteGateway.url}/v2/token`, { headers: { authorization: basic('alice', 'pw') } })).body.toString()) as { token: string }).token;
+    const signingCertificates = (await httpRequest(`${sqliteGateway.url}/.well-known/registry-token-certificates.pem`)).body.toString();
     await sqliteGateway.stop();
 
     const sqliteFile = join(dataDir, 'gateway.db');
@@ -138,6 +139,8 @@ describe('many instances, many workers', () => {
       assert.deepEqual(repositoriesOf(await httpRequest(`${pgGateway.url}/v2/_catalog`)), ['library/alpine-ish']);
       assert.deepEqual(JSON.parse((await pgGateway.management('GET', '/users')).body.toString()), { users: ['alice'] });
       assert.equal(katello.calls.token + katello.calls.catalog, 0);
+      // The token signing key came along too: registries that trust it need no new certificate.
+      assert.equal((await httpRequest(`${pgGateway.url}/.well-known/registry-token-certificates.pem`)).body.toString(), signingCertificates);
       // New rows get fresh ids after the copied ones (sequences moved on).
       await pgGateway.publish([{ name: 'library/alpine-ish' }, { name: 'org/team/app', authRequired: true }, { name: 'new/one' }]);
       assert.deepEqual(repositoriesOf(await httpRequest(`${pgGateway.url}/v2/_catalog`)), ['library/alpine-ish', 'new/one']);
