@@ -235,6 +235,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   // SIGHUP (cli.ts): new TLS certificates and management secrets without dropping connections.
   app.decorate('reloadSecrets', (next: GatewayConfig) => {
     managementCredentials = next.management;
+    for (const provider of providers) provider.reload?.(next.identity);
     const tls = next.server.tls;
     const server = app.server as unknown as Partial<TlsServer>;
     if (tls !== undefined && typeof server.setSecureContext === 'function') {

@@ -63,7 +63,7 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  // SIGHUP: read the configuration again; take its certificates and management secrets.
+  // SIGHUP: read the configuration again; take its certificates, management secrets, static users and rules.
   process.on('SIGHUP', () => {
     const result = loadConfig(options.config === undefined ? {} : { file: options.config });
     if (!result.ok) {
@@ -72,7 +72,7 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
     }
     try {
       app.reloadSecrets(result.config);
-      app.log.info('reloaded TLS certificates and management secrets');
+      app.log.info('reloaded TLS certificates, management secrets, and static users and rules');
     } catch (error) {
       app.log.error({ reason: (error as Error).message }, 'reload failed; keeping the running certificates');
     }

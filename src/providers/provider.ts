@@ -7,6 +7,7 @@
  */
 import type { ProviderName, Identity, UserIdentity } from '../access/identity.js';
 import type { RepositoryAction } from '../access/required-access.js';
+import type { GatewayConfig } from '../config/compiled.js';
 import type { BasicCredentials } from '../token/basic-credentials.js';
 import type { TokenAnswer } from '../token/login.js';
 
@@ -37,4 +38,6 @@ export interface IdentityProvider {
    * catalog is filtered per caller, a registry's is not.
    */
   listsWholeCatalog?(identity: UserIdentity): boolean;
+  /** SIGHUP: take users and rules from a reloaded configuration (htpasswd edited, a rule added). */
+  reload?(config: GatewayConfig['identity']): void;
 }

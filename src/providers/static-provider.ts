@@ -12,20 +12,20 @@ import type { BasicCredentials } from '../token/basic-credentials.js';
 import { secretsEqual } from '../token/checksum.js';
 import type { IdentityProvider, LoginOutcome } from './provider.js';
 
-export function createStaticProvider(config: GatewayConfig['identity']['static']): IdentityProvider {
+export function createStaticProvider(initial: GatewayConfig['identity']['static']): IdentityProvider {
   /** A bcrypt hash of nothing anyone knows, checked for unknown users so they cost the same. */
   const dummyHash = bcrypt.hashSync('container-gateway: no such user', 10);
-  const rules = compileRules(config.rules, config.groups);
-  const robots = new Map(config.robots.map((robot) => [robot.username, robot.password]));
+  let current = compile(initial);
 
   async function passwordMatches(credentials: BasicCredentials): Promise<boolean> {
+    const { robots, users } = current;
     const robotSecret = robots.get(credentials.username);
     if (robotSecret !== undefined && !isBcrypt(robotSecret)) {
       // A plain robot secret costs a bcrypt check too, so timing does not tell robots from unknown users.
       await bcrypt.compare(credentials.password, dummyHash);
       return secretsEqual(credentials.password, robotSecret);
     }
-    const hash = robotSecret ?? config.users.get(credentials.username);
+    const hash = robotSecret ?? users.get(credentials.username);
     const matches = await bcrypt.compare(credentials.password, hash ?? dummyHash).catch(() => false);
     return matches && hash !== undefined;
   }
@@ -36,11 +36,22 @@ export function createStaticProvider(config: GatewayConfig['identity']['static']
       if (!(await passwordMatches(credentials))) return { kind: 'rejected' };
       return { kind: 'accepted', identity: { kind: 'user', username: credentials.username, provider: 'static' } };
     },
-    listsWholeCatalog: (identity) => identity.provider === 'static' && robots.has(identity.username),
+    listsWholeCatalog: (identity) => identity.provider === 'static' && current.robots.has(identity.username),
     actionsFor(identity: Identity, repository: string, wanted: readonly RepositoryAction[]) {
-      const granted = rules.actionsFor(identity, repository);
+      const granted = current.rules.actionsFor(identity, repository);
       return granted.length === 0 ? granted : granted.filter((action) => wanted.includes(action));
     },
+    reload(config) {
+      current = compile(config.static);
+    },
+  };
+}
+
+function compile(config: GatewayConfig['identity']['static']) {
+  return {
+    rules: compileRules(config.rules, config.groups),
+    robots: new Map(config.robots.map((robot) => [robot.username, robot.password])),
+    users: config.users,
   };
 }
 
