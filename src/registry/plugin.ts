@@ -21,7 +21,7 @@ import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.
 import { serveSearch } from './search-handler.js';
 import { serveFlatpakIndex } from './flatpak-index.js';
 import { isValidRepositoryName } from './grammar.js';
-import { forwardPush } from './push-handlers.js';
+import { forwardPush, MAX_MANIFEST_BYTES } from './push-handlers.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -86,7 +86,11 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     request.accessLog = { repository: route.name, decision: decision.outcome, reason: decision.reason };
     if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
     if (isUpload && query.has('mount')) await keepMountIfPullable(query, request.identity);
-    await forwardPush(request, reply, deps.backend, deps.publicUrl, { path, query, notFoundCode: isUpload ? 'BLOB_UPLOAD_UNKNOWN' : 'NAME_UNKNOWN' });
+    await forwardPush(request, reply, deps.backend, deps.publicUrl, {
+      path,
+      query,
+      ...(isUpload ? { notFoundCode: 'BLOB_UPLOAD_UNKNOWN' } : { notFoundCode: 'NAME_UNKNOWN', maxBodyBytes: MAX_MANIFEST_BYTES }),
+    });
   }
 
   /** A cross-repository mount reads `from`: without pull there, it becomes a plain upload (as in Distribution). */

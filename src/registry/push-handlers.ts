@@ -7,6 +7,7 @@
  * The backend's upload Locations point at itself; they are rewritten to the gateway's public URL
  * so the client's next chunk comes back through the gateway (and its access decision).
  */
+import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BackendClient, BackendWriteMethod } from '../backend/client.js';
 import { backendFailure, rewriteLocation } from '../backend/content.js';
@@ -17,6 +18,8 @@ const FORWARDED_PUSH_HEADERS = ['content-type', 'content-length', 'content-range
 /** What a push client reads from the answer. */
 const PASSED_PUSH_HEADERS = ['location', 'range', 'docker-upload-uuid', 'docker-content-digest', 'content-type', 'oci-subject', 'content-range'] as const;
 const MAX_ERROR_BYTES = 64 * 1024;
+/** Manifests are small documents (the OCI spec asks registries to take at least 4 MiB); layers go to blob uploads. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface PushTarget {
   /** Backend path (already validated by parseRegistryPath). */
@@ -24,6 +27,8 @@ export interface PushTarget {
   /** The query as the client sent it (upload `_state`, `digest`, `mount`/`from`). */
   readonly query: URLSearchParams;
   readonly notFoundCode: 'BLOB_UPLOAD_UNKNOWN' | 'NAME_UNKNOWN';
+  /** A body larger than this is refused (manifests); uploads are unbounded. */
+  readonly maxBodyBytes?: number;
 }
 
 export async function forwardPush(request: FastifyRequest, reply: FastifyReply, backend: BackendClient, publicUrl: URL, target: PushTarget): Promise<void> {
@@ -34,6 +39,8 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
   }
   const method = request.method as BackendWriteMethod | 'GET';
   const hasBody = method !== 'GET' && method !== 'DELETE' && (headers['content-length'] !== undefined ? headers['content-length'] !== '0' : request.headers['transfer-encoding'] !== undefined);
+  const limit = target.maxBodyBytes;
+  if (limit !== undefined && Number(headers['content-length'] ?? 0) > limit) throw tooLarge(limit);
   const search = target.query.toString();
   const url = new URL(`${target.path}${search === '' ? '' : `?${search}`}`, backend.baseUrl);
   const abort = new AbortController();
@@ -42,7 +49,8 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
   };
   request.raw.once('close', onClose);
   try {
-    const response = await backend.write({ method, url, headers, body: hasBody ? request.raw : null, signal: abort.signal });
+    const upload = !hasBody ? null : limit === undefined ? request.raw : request.raw.pipe(bounded(limit, abort));
+    const response = await backend.write({ method, url, headers, body: upload, signal: abort.signal });
     if (response.statusCode >= 400) {
       const body = await readLimited(response.body);
       const contentType = response.headers['content-type'];
@@ -66,6 +74,26 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
   } finally {
     request.raw.removeListener('close', onClose);
   }
+}
+
+function tooLarge(limit: number): RegistryError {
+  return new RegistryError('BODY_TOO_LARGE', { message: `a manifest may not be larger than ${limit} bytes`, detail: { limit } });
+}
+
+/** Passes a streamed body on until it exceeds `limit`, then aborts the backend request. */
+function bounded(limit: number, abort: AbortController): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) {
+        abort.abort(tooLarge(limit));
+        done(tooLarge(limit));
+        return;
+      }
+      done(null, chunk);
+    },
+  });
 }
 
 /** A Location on the backend's origin becomes the same path on the gateway; others are left alone. */

@@ -177,6 +177,29 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
     assert.equal((JSON.parse(broken.body.toString()) as { errors: Array<{ code: string }> }).errors[0]?.code, 'MANIFEST_BLOB_UNKNOWN');
   });
 
+  it('a manifest over 4 MiB is refused, whether it says its length or streams it chunked', async () => {
+    const alice = (await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/big:pull,push')).token;
+    const huge = Buffer.alloc(4 * 1024 * 1024 + 1, 0x20);
+    const declared = await httpRequest(`${gateway.url}/v2/team/big/manifests/v1`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: huge,
+    });
+    assert.equal(declared.status, 400, declared.body.toString());
+    assert.equal((JSON.parse(declared.body.toString()) as { errors: Array<{ code: string }> }).errors[0]?.code, 'BODY_TOO_LARGE');
+    const { request } = await import('undici');
+    const { Readable } = await import('node:stream');
+    const chunked = await request(`${gateway.url}/v2/team/big/manifests/v1`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      body: Readable.from([huge.subarray(0, 2 * 1024 * 1024), huge.subarray(2 * 1024 * 1024)]),
+    });
+    const text = await chunked.body.text();
+    assert.equal(chunked.statusCode, 400, text);
+    assert.equal((JSON.parse(text) as { errors: Array<{ code: string }> }).errors[0]?.code, 'BODY_TOO_LARGE');
+    assert.equal((await httpRequest(`${gateway.url}/v2/team/big/manifests/v1`, { headers: { authorization: `Bearer ${alice}` } })).status, 404, 'nothing was stored');
+  });
+
   it('publishes the verifying keys as JWKS and as PEM certificates for a rootcertbundle', async () => {
     const jwks = JSON.parse((await httpRequest(`${gateway.url}/.well-known/jwks.json`)).body.toString()) as { keys: Array<{ kid: string; crv: string; alg: string }> };
     const { token } = await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/app:pull');
