@@ -9,9 +9,6 @@ import { randomBytes } from 'node:crypto';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { decideAccess, type AccessFacts } from './access/decide-access.js';
-import type { Identity, UserIdentity } from './access/identity.js';
-import { repositoryPull, repositoryPush, type RepositoryAction, type RequiredAccess } from './access/required-access.js';
 import { createBackendClient, type BackendClient } from './backend/client.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
@@ -37,9 +34,9 @@ import { GatewayStore } from './store/gateway-store.js';
 import { createKatelloProvider } from './providers/katello-provider.js';
 import { createKubernetesClient } from './providers/kubernetes-client.js';
 import { createKubernetesProvider } from './providers/kubernetes-provider.js';
+import { createAccessPolicy } from './providers/access-policy.js';
 import type { IdentityProvider } from './providers/provider.js';
 import { createStaticProvider } from './providers/static-provider.js';
-import { visibleRepositories } from './access/visible-repositories.js';
 import { BackendCatalog } from './registry/backend-catalog.js';
 import { ALL_CHANGED, SIGNING_KEYS_CHANGED } from './store/gateway-store.js';
 import { AnonymousTokens } from './token/anonymous-token.js';
@@ -66,8 +63,6 @@ export interface AppDependencies extends HttpServerOptions {
 }
 
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
-/** Catalog filtering asks providers (perhaps a Kubernetes API server) this many decisions at a time. */
-const CATALOG_DECISIONS_AT_ONCE = 16;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
@@ -149,47 +144,13 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       }
     }
   });
-  // Katello grants through the repository list; the others through their own policy.
-  const policyProviders = providers.filter((provider) => provider.name !== 'katello');
-
-  async function providerActions(identity: Identity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]> {
-    if (policyProviders.length === 1) return (policyProviders[0] as IdentityProvider).actionsFor(identity, repository, wanted);
-    const granted = new Set<RepositoryAction>();
-    for (const provider of policyProviders) for (const action of await provider.actionsFor(identity, repository, wanted)) granted.add(action);
-    return [...granted];
-  }
-
-  /** Loads the facts a decision needs and decides: the one door between identity and backend. */
-  async function authorize(identity: Identity, required: RequiredAccess) {
-    if (required.type !== 'repository') return decideAccess(identity, required);
-    const known = await facts.factsFor(identity, required.name);
-    const needsProvider = policyProviders.length > 0 && (required.actions.includes('push') || decideAccess(identity, required, known).outcome === 'deny');
-    const withProvider: AccessFacts = needsProvider ? { ...known, providerActions: await providerActions(identity, required.name, required.actions) } : known;
-    return decideAccess(identity, required, withProvider);
-  }
-
-  // Rules decide visibility for these providers: the backend's own catalog, filtered, joins what the repository list shows.
-  const backendCatalog = policyProviders.length > 0 ? new BackendCatalog(backend, config.backend.catalogCacheSeconds * 1000, app.log, now) : undefined;
-  async function catalogOf(identity: Identity): Promise<readonly string[]> {
-    const listed = await facts.visibleRepositories(identity);
-    if (backendCatalog === undefined) return listed;
-    const seen = new Set(listed);
-    const candidates = (await backendCatalog.list()).filter((name) => !seen.has(name));
-    const pullable: string[] = [];
-    for (let start = 0; start < candidates.length; start += CATALOG_DECISIONS_AT_ONCE) {
-      const batch = candidates.slice(start, start + CATALOG_DECISIONS_AT_ONCE);
-      const decisions = await Promise.all(batch.map((name) => authorize(identity, repositoryPull(name))));
-      batch.forEach((name, index) => decisions[index]?.outcome === 'grant' && pullable.push(name));
-    }
-    return pullable.length === 0 ? listed : visibleRepositories(listed, pullable);
-  }
-
-  async function grantedActions(identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]> {
-    const granted: RepositoryAction[] = [];
-    if ((await authorize(identity, repositoryPull(repository))).outcome === 'grant') granted.push('pull');
-    if (wanted.includes('push') && (await authorize(identity, repositoryPush(repository))).outcome === 'grant') granted.push('push');
-    return granted.filter((action) => wanted.includes(action));
-  }
+  const rulesDecide = providers.some((provider) => provider.name !== 'katello');
+  const policy = createAccessPolicy({
+    facts,
+    providers,
+    // Rules decide visibility for those providers: the backend's own catalog, filtered, joins what the repository list shows.
+    ...(rulesDecide ? { backendCatalog: new BackendCatalog(backend, config.backend.catalogCacheSeconds * 1000, app.log, now) } : {}),
+  });
 
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
   const readClientCertificate = createCertificateReader({
@@ -207,12 +168,12 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
       manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
       redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
-      authorize,
-      catalog: catalogOf,
+      authorize: policy.authorize,
+      catalog: policy.catalogOf,
       flatpakIndexPath: config.backend.flatpakIndexPath,
       publicUrl,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: config.tokens.services[0] ?? publicUrl.host },
-      pushEnabled: policyProviders.length > 0,
+      pushEnabled: policy.grantsPush,
     });
   });
   await app.register(healthPlugin, {
@@ -224,8 +185,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   });
   const logins = config.limits.logins;
   const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
-  const listsWholeCatalog = (identity: UserIdentity) => providers.some((provider) => provider.listsWholeCatalog?.(identity) === true);
-  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, grantedActions, listsWholeCatalog, anonymousTokens, throttle, now });
+  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, policy, anonymousTokens, throttle, now });
   await app.register(managementPlugin, {
     store,
     facts,

@@ -12,6 +12,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { UserIdentity } from '../access/identity.js';
 import type { RepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
+import type { AccessPolicy } from '../providers/access-policy.js';
 import type { IdentityProvider } from '../providers/provider.js';
 import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
 import type { AnonymousTokens } from './anonymous-token.js';
@@ -32,9 +33,7 @@ export interface TokenDependencies {
   /** Its keys, published for registries that verify the gateway's tokens themselves. */
   readonly keyRing: KeyRing;
   /** What the access policy grants, for the `access` claim of a gateway token. */
-  readonly grantedActions: (identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]) => Promise<readonly RepositoryAction[]>;
-  /** Whether the token may carry `registry:catalog:*` (robot accounts, e.g. the gateway's own at its backend). */
-  readonly listsWholeCatalog: (identity: UserIdentity) => boolean;
+  readonly policy: Pick<AccessPolicy, 'grantedActions' | 'listsWholeCatalog'>;
   readonly anonymousTokens: AnonymousTokens;
   readonly throttle: LoginThrottle;
   readonly now?: () => number;
@@ -135,13 +134,13 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
     const entries: AccessEntry[] = [];
     for (const scope of scopes) {
       if (scope.type === 'registry' && scope.name === 'catalog') {
-        entries.push({ type: 'registry', name: 'catalog', actions: deps.listsWholeCatalog(identity) ? ['*'] : [] });
+        entries.push({ type: 'registry', name: 'catalog', actions: deps.policy.listsWholeCatalog(identity) ? ['*'] : [] });
         continue;
       }
       if (scope.type !== 'repository') continue;
       const wanted = scope.actions.filter((action): action is RepositoryAction => action === 'pull' || action === 'push');
       if (wanted.length === 0) continue;
-      const granted = await deps.grantedActions(identity, scope.name, wanted);
+      const granted = await deps.policy.grantedActions(identity, scope.name, wanted);
       entries.push({ type: 'repository', name: scope.name, actions: [...granted] });
     }
     return entries;
