@@ -57,6 +57,27 @@ describe('static provider in the app', () => {
     assert.equal((await login('bob', 'bob-pw')).status, 401);
   });
 
+  it('the OAuth2 password form (containerd, docker) gets the same signed token as access_token', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v2/token',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      // The service is the public URL's host, which the test config leaves at its default listen address.
+      payload: `grant_type=password&username=alice&password=alice-pw&scope=repository%3Ateam%2Fapp%3Apull&service=${encodeURIComponent('127.0.0.1:0')}`,
+    });
+    assert.equal(response.statusCode, 200, response.body);
+    const body = JSON.parse(response.body) as { token: string; access_token: string; expires_in: number };
+    assert.equal(body.access_token, body.token);
+    assert.equal(await tags(body.access_token), 200);
+    assert.equal(body.expires_in, 300);
+  });
+
+  it('a login asking for a service the gateway does not issue tokens for is a clear 400', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v2/token?service=registry.example&scope=repository:team/app:pull', headers: { authorization: basic('alice', 'alice-pw') } });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.body, /issues tokens for the service/);
+  });
+
   it('a reload takes a user added to the htpasswd file and a changed rule, without a restart', async () => {
     writeFileSync(htpasswd, `alice:${bcrypt.hashSync('alice-pw', 4)}\nbob:${bcrypt.hashSync('bob-pw', 4)}\n`);
     app.reloadSecrets(testConfig(settings('[{subjects: [bob], repositories: ["team/*"], actions: [pull]}]')));
