@@ -227,10 +227,10 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
     assert.deepEqual(robots.access, [{ type: 'registry', name: 'catalog', actions: ['*'] }]);
   });
 
-  it('wrong passwords, unknown users and a service the gateway does not issue for are refused', async () => {
+  it('wrong passwords, unknown users and a malformed service are refused', async () => {
     assert.equal((await tokenFor(gateway.url, 'alice', 'wrong', 'repository:team/app:pull')).status, 401);
     assert.equal((await tokenFor(gateway.url, 'mallory', 'alice-pw', 'repository:team/app:pull')).status, 401);
-    assert.equal((await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/app:pull', 'elsewhere.example')).status, 400);
+    assert.equal((await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/app:pull', 'bad service')).status, 400);
   });
 });
 
