@@ -152,39 +152,29 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       });
       if (refused) await streamWith(await route(request.url, request.method, request.headers), request, open);
     },
-    async send(request) {
-      const { dispatcher, headers } = await route(request.url, request.method, request.headers);
-      try {
-        return await dispatcher.request({
-          origin: request.url.origin,
-          path: request.url.pathname + request.url.search,
-          method: request.method,
-          headers,
-          ...(request.signal === undefined ? {} : { signal: request.signal }),
-        });
-      } catch (error) {
-        throw translateNetworkError(error, request.url);
-      }
-    },
-    async write(request) {
-      const { dispatcher, headers } = await route(request.url, request.method, request.headers);
-      try {
-        return await dispatcher.request({
-          origin: request.url.origin,
-          path: request.url.pathname + request.url.search,
-          method: request.method,
-          headers,
-          body: request.body,
-          ...(request.signal === undefined ? {} : { signal: request.signal }),
-        });
-      } catch (error) {
-        throw translateNetworkError(error, request.url);
-      }
-    },
+    send: (request) => sendRequest({ ...request, body: null }),
+    write: sendRequest,
     async close() {
       await Promise.all([pool.close(), elsewhere.close()]);
     },
   };
+
+  /** One request with a streamed answer (and perhaps a streamed body), robot credentials added. */
+  async function sendRequest(request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
+    const { dispatcher, headers } = await route(request.url, request.method, request.headers);
+    try {
+      return await dispatcher.request({
+        origin: request.url.origin,
+        path: request.url.pathname + request.url.search,
+        method: request.method,
+        headers,
+        body: request.body,
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
+      });
+    } catch (error) {
+      throw translateNetworkError(error, request.url);
+    }
+  }
 
   function fetchWholeWith({ dispatcher, headers }: Routed, request: WholeRequest): Promise<WholeResponse> {
       return new Promise<WholeResponse>((resolve, reject) => {

@@ -5,8 +5,9 @@
  * pool, a timeout on every call; a dead API server is UpstreamUnavailable, a broken answer
  * UpstreamFailed.
  */
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
+import { createPeerPool } from '../upstream/peer-pool.js';
 import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
 
 const SERVICE = 'the Kubernetes API server';
@@ -39,17 +40,7 @@ export interface KubernetesClient {
 export function createKubernetesClient(config: GatewayConfig['identity']['kubernetes']): KubernetesClient {
   const apiServer = config.apiServer;
   if (apiServer === null) throw new Error('identity.kubernetes.apiServer is not configured');
-  const tls = config.tls;
-  const pool = new Pool(apiServer.origin, {
-    connections: 8,
-    headersTimeout: config.timeoutMs,
-    bodyTimeout: config.timeoutMs,
-    connect: {
-      timeout: config.timeoutMs,
-      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
-    },
-  });
+  const pool = createPeerPool(apiServer.origin, { tls: config.tls, timeoutMs: config.timeoutMs, connections: 8 });
   const prefix = apiServer.pathname.replace(/\/$/, '');
 
   async function create(path: string, body: unknown): Promise<Record<string, unknown>> {

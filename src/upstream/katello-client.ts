@@ -4,8 +4,9 @@
  * repositories. undici keep-alive pool, one timeout on every call. A dead server answers
  * UpstreamUnavailable; a refusal UpstreamRejected; a broken answer UpstreamFailed.
  */
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
+import { createPeerPool } from './peer-pool.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from './errors.js';
 
@@ -43,17 +44,7 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
       close: async () => undefined,
     };
   }
-  const tls = config.tls;
-  const pool = new Pool(base.origin, {
-    connections: 16,
-    headersTimeout: config.timeoutMs,
-    bodyTimeout: config.timeoutMs,
-    connect: {
-      timeout: config.timeoutMs,
-      ...(tls?.ca === undefined ? {} : { ca: tls.ca }),
-      ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
-    },
-  });
+  const pool = createPeerPool(base.origin, { tls: config.tls, timeoutMs: config.timeoutMs, connections: 16 });
   const pathOf = (endpoint: string) => `${base.pathname.replace(/\/$/, '')}${config.registryPath}${endpoint}`;
 
   async function call(path: string, headers: Record<string, string>): Promise<{ status: number; json: unknown; date: string | undefined }> {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
-import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesRule, type SubjectAccessReviewSeen } from '../fake-kubernetes/fake-kubernetes.js';
+import { startFakeKubernetes, type FakeKubernetes, type FakeKubernetesOptions, type FakeKubernetesRule, type SubjectAccessReviewSeen } from '../fake-kubernetes/fake-kubernetes.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startScriptedBackend, type ScriptedBackend } from '../support/scripted-backend.js';
 import { httpRequest, type HttpResponse } from './harness/http-client.js';
@@ -113,11 +113,41 @@ function client(gateway: RunningGateway) {
   return { login, tokenFor, get };
 }
 
+/** A fake API server, a backend and a gateway using the kubernetes provider, torn down together. */
+interface Scene {
+  readonly fake: FakeKubernetes;
+  readonly backend: ScriptedBackend;
+  readonly gateway: RunningGateway;
+  readonly api: ReturnType<typeof client>;
+  stop(): Promise<void>;
+}
+
+async function startScene(kubernetes: Omit<FakeKubernetesOptions, 'serviceAccountToken'>, gatewayEnv: Record<string, string> = {}): Promise<Scene> {
+  const workDir = mkdtempSync(join(tmpdir(), 'cg-kube-'));
+  const tokenFile = join(workDir, 'token');
+  writeFileSync(tokenFile, `${SA_TOKEN}\n`);
+  const fake = await startFakeKubernetes({ serviceAccountToken: SA_TOKEN, ...kubernetes });
+  const backend = await startBackend();
+  const gateway = await startKubernetesGateway(backend, fake.url, tokenFile, gatewayEnv);
+  return {
+    fake,
+    backend,
+    gateway,
+    api: client(gateway),
+    async stop() {
+      await gateway.stop();
+      await fake.stop();
+      await backend.close();
+      rmSync(workDir, { recursive: true, force: true });
+    },
+  };
+}
+
 const sarsFor = (fake: FakeKubernetes, namespace: string, name: string): SubjectAccessReviewSeen[] =>
   fake.subjectAccessReviews.filter((review) => review.spec.resourceAttributes?.namespace === namespace && review.spec.resourceAttributes.name === name);
 
 describe('kubernetes provider: API server up (default cacheSeconds 30)', () => {
-  let workDir: string;
+  let scene: Scene;
   let fake: FakeKubernetes;
   let backend: ScriptedBackend;
   let gateway: RunningGateway;
@@ -125,11 +155,7 @@ describe('kubernetes provider: API server up (default cacheSeconds 30)', () => {
   let aliceToken: string;
 
   before(async () => {
-    workDir = mkdtempSync(join(tmpdir(), 'cg-kube-'));
-    const tokenFile = join(workDir, 'token');
-    writeFileSync(tokenFile, `${SA_TOKEN}\n`);
-    fake = await startFakeKubernetes({
-      serviceAccountToken: SA_TOKEN,
+    scene = await startScene({
       users: {
         [ALICE_TOKEN]: { username: 'alice', uid: 'uid-1', groups: ['developers', 'system:authenticated'] },
         [BOB_TOKEN]: { username: 'bob', groups: ['system:authenticated'] },
@@ -137,16 +163,9 @@ describe('kubernetes provider: API server up (default cacheSeconds 30)', () => {
       },
       rules: RULES,
     });
-    backend = await startBackend();
-    gateway = await startKubernetesGateway(backend, fake.url, tokenFile);
-    api = client(gateway);
+    ({ fake, backend, gateway, api } = scene);
   });
-  after(async () => {
-    await gateway?.stop();
-    await fake?.stop();
-    await backend?.close();
-    rmSync(workDir, { recursive: true, force: true });
-  });
+  after(() => scene?.stop());
 
   it('a cluster token logs in: a signed ES256 JWT for the TokenReview user, granting the scope the SAR allows', async () => {
     fake.resetCounts();
@@ -274,28 +293,17 @@ describe('kubernetes provider: API server up (default cacheSeconds 30)', () => {
 });
 
 describe('kubernetes provider: cacheSeconds 0, and the API server going down', () => {
-  let workDir: string;
+  let scene: Scene;
   let fake: FakeKubernetes;
   let backend: ScriptedBackend;
-  let gateway: RunningGateway;
   let api: ReturnType<typeof client>;
   let aliceToken: string;
 
   before(async () => {
-    workDir = mkdtempSync(join(tmpdir(), 'cg-kube-'));
-    const tokenFile = join(workDir, 'token');
-    writeFileSync(tokenFile, SA_TOKEN);
-    fake = await startFakeKubernetes({ serviceAccountToken: SA_TOKEN, users: { [ALICE_TOKEN]: { username: 'alice', groups: [] } }, rules: RULES });
-    backend = await startBackend();
-    gateway = await startKubernetesGateway(backend, fake.url, tokenFile, { CG_IDENTITY_KUBERNETES_CACHE_SECONDS: '0' });
-    api = client(gateway);
+    scene = await startScene({ users: { [ALICE_TOKEN]: { username: 'alice', groups: [] } }, rules: RULES }, { CG_IDENTITY_KUBERNETES_CACHE_SECONDS: '0' });
+    ({ fake, backend, api } = scene);
   });
-  after(async () => {
-    await gateway?.stop();
-    await fake?.stop();
-    await backend?.close();
-    rmSync(workDir, { recursive: true, force: true });
-  });
+  after(() => scene?.stop());
 
   it('every login and every pull asks the API server', async () => {
     fake.resetCounts();
@@ -354,31 +362,18 @@ describe('kubernetes provider: cacheSeconds 0, and the API server going down', (
 });
 
 describe('kubernetes provider: the API server goes down with answers cached (default cacheSeconds)', () => {
-  let workDir: string;
+  let scene: Scene;
   let fake: FakeKubernetes;
-  let backend: ScriptedBackend;
-  let gateway: RunningGateway;
   let api: ReturnType<typeof client>;
 
   before(async () => {
-    workDir = mkdtempSync(join(tmpdir(), 'cg-kube-'));
-    const tokenFile = join(workDir, 'token');
-    writeFileSync(tokenFile, SA_TOKEN);
-    fake = await startFakeKubernetes({
-      serviceAccountToken: SA_TOKEN,
+    scene = await startScene({
       users: { [ALICE_TOKEN]: { username: 'alice', groups: [] }, [BOB_TOKEN]: { username: 'bob' } },
       rules: RULES,
     });
-    backend = await startBackend();
-    gateway = await startKubernetesGateway(backend, fake.url, tokenFile);
-    api = client(gateway);
+    ({ fake, api } = scene);
   });
-  after(async () => {
-    await gateway?.stop();
-    await fake?.stop();
-    await backend?.close();
-    rmSync(workDir, { recursive: true, force: true });
-  });
+  after(() => scene?.stop());
 
   it('cached answers keep serving; anything not cached is 503', async () => {
     const aliceToken = await api.tokenFor(ALICE_TOKEN);
@@ -449,35 +444,22 @@ describe('kubernetes provider: scoped tokens and audiences', () => {
   const SCOPED_TOKEN = 'alice-scoped-token';
   const OTHER_AUDIENCE_TOKEN = 'alice-token-for-another-audience';
   const SCOPES = { 'scopes.authorization.openshift.io': ['user:info'] };
-  let workDir: string;
+  let scene: Scene;
   let fake: FakeKubernetes;
-  let backend: ScriptedBackend;
-  let gateway: RunningGateway;
   let api: ReturnType<typeof client>;
 
   before(async () => {
-    workDir = mkdtempSync(join(tmpdir(), 'cg-kube-extra-'));
-    const tokenFile = join(workDir, 'token');
-    writeFileSync(tokenFile, `${SA_TOKEN}\n`);
-    fake = await startFakeKubernetes({
-      serviceAccountToken: SA_TOKEN,
+    scene = await startScene({
       apiAudiences: ['https://kubernetes.default.svc', 'container-gateway'],
       users: {
         [SCOPED_TOKEN]: { username: 'alice', groups: ['system:authenticated'], extra: SCOPES },
         [OTHER_AUDIENCE_TOKEN]: { username: 'alice', groups: ['system:authenticated'], audiences: ['https://kubernetes.default.svc'] },
       },
       rules: RULES,
-    });
-    backend = await startBackend();
-    gateway = await startKubernetesGateway(backend, fake.url, tokenFile, { CG_IDENTITY_KUBERNETES_AUDIENCES: 'container-gateway' });
-    api = client(gateway);
+    }, { CG_IDENTITY_KUBERNETES_AUDIENCES: 'container-gateway' });
+    ({ fake, api } = scene);
   });
-  after(async () => {
-    await gateway?.stop();
-    await fake?.stop();
-    await backend?.close();
-    rmSync(workDir, { recursive: true, force: true });
-  });
+  after(() => scene?.stop());
 
   it("a scoped token's user.extra reaches every SubjectAccessReview, also for pulls with the gateway's JWT", async () => {
     const token = await api.tokenFor(SCOPED_TOKEN, 'repository:ci/app:pull');

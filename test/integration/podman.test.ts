@@ -17,6 +17,27 @@ import { seedRegistry, type SeedData } from './harness/seed.js';
 
 const podmanAvailable = spawnSync('podman', ['--version']).status === 0;
 
+/** podman with everything (storage, auth, config) under `dir`: vfs storage, nothing of the machine's own. */
+function podmanIn(dir: string, args: string[]) {
+  const env = {
+    PATH: process.env.PATH ?? '',
+    HOME: dir,
+    XDG_RUNTIME_DIR: join(dir, 'run'),
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
+    CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
+    CONTAINERS_CONF: join(dir, 'containers.conf'),
+  };
+  const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
+  return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
+}
+
+function preparePodmanHome(dir: string): void {
+  writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
+  writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
+  writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
+}
+
 describe('podman through the gateway', { skip: podmanAvailable ? false : 'podman is not installed (apt-get install -y podman)' }, () => {
   let registry: RunningRegistry;
   let seed: SeedData;
@@ -24,25 +45,11 @@ describe('podman through the gateway', { skip: podmanAvailable ? false : 'podman
   let gateway: RunningGateway;
   let dir: string;
 
-  const podman = (args: string[]) => {
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: dir,
-      XDG_RUNTIME_DIR: join(dir, 'run'),
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
-      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
-      CONTAINERS_CONF: join(dir, 'containers.conf'),
-    };
-    const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-    return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
-  };
+  const podman = (args: string[]) => podmanIn(dir, args);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-podman-'));
-    writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
-    writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
-    writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
+    preparePodmanHome(dir);
     registry = await startRegistry();
     seed = await seedRegistry(registry.url, join(dir, 'seed'));
     katello = await startFakeKatello({ users: { alice: { password: 'alice-pw', repositories: ['org/team/app'] } } });
@@ -92,25 +99,11 @@ describe('podman with the static provider: login, pull and push through the gate
   let gateway: RunningGateway;
   let dir: string;
 
-  const podman = (args: string[]) => {
-    const env = {
-      PATH: process.env.PATH ?? '',
-      HOME: dir,
-      XDG_RUNTIME_DIR: join(dir, 'run'),
-      XDG_CONFIG_HOME: join(dir, 'config'),
-      REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
-      CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
-      CONTAINERS_CONF: join(dir, 'containers.conf'),
-    };
-    const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-    return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
-  };
+  const podman = (args: string[]) => podmanIn(dir, args);
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-podman-static-'));
-    writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
-    writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
-    writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
+    preparePodmanHome(dir);
     const bcrypt = (await import('bcryptjs')).default;
     writeFileSync(join(dir, 'users.htpasswd'), `alice:${bcrypt.hashSync('alice-pw', 5)}\n`);
     registry = await startRegistry();
