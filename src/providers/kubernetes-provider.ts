@@ -32,11 +32,13 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   }
 
   async function allowed(user: ReviewedUser, repository: string, action: RepositoryAction): Promise<boolean> {
-    const key = JSON.stringify([user.username, user.groups, user.extra ?? null, repository, action]);
+    // Keyed by what is asked, not by repository: with a fixed namespace one review answers for all.
+    const attributes = attributesFor(repository, action);
+    const key = JSON.stringify([user.username, user.groups, user.extra ?? null, attributes]);
     const at = now();
     const cached = decisions.get(key, at);
     if (cached !== undefined) return cached;
-    const answer = await client.mayAccess(user, attributesFor(repository, action));
+    const answer = await client.mayAccess(user, attributes);
     if (ttlMs > 0) decisions.set(key, answer, at + ttlMs);
     return answer;
   }

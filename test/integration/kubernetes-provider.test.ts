@@ -476,3 +476,23 @@ describe('kubernetes provider: scoped tokens and audiences', () => {
     assert.deepEqual(fake.tokenReviews.at(-1)?.spec.audiences, ['container-gateway']);
   });
 });
+
+describe('kubernetes provider: a fixed namespace (authorization.namespace)', () => {
+  let scene: Scene;
+  before(async () => {
+    scene = await startScene(
+      { users: { [ALICE_TOKEN]: { username: 'alice', groups: [] } }, rules: [{ user: 'alice', namespace: 'ocp', verbs: ['get'], apiGroups: ['image.openshift.io'], resources: ['imagestreams/layers'] }] },
+      { CG_IDENTITY_KUBERNETES_AUTHORIZATION_NAMESPACE: 'ocp' },
+    );
+  });
+  after(() => scene?.stop());
+
+  it('one SubjectAccessReview in that namespace answers for every repository', async () => {
+    const token = await scene.api.tokenFor(ALICE_TOKEN, 'repository:ci/app:pull');
+    for (const repository of ['ci/other', 'release/tool', 'single']) {
+      assert.equal((await scene.api.get(`/v2/${repository}/tags/list`, token)).status, 200, repository);
+    }
+    assert.equal(scene.fake.subjectAccessReviews.length, 1);
+    assert.deepEqual(scene.fake.subjectAccessReviews[0]?.spec.resourceAttributes, { namespace: 'ocp', verb: 'get', group: 'image.openshift.io', resource: 'imagestreams', subresource: 'layers' });
+  });
+});
