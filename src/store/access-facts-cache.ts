@@ -116,6 +116,10 @@ export class AccessFactsCache {
       if (epoch === this.snapshotEpoch) {
         this.snapshot = snapshot;
         this.snapshotStale = false;
+      } else if (this.snapshot === undefined) {
+        // Overtaken by a change while loading: serve it rather than nothing, and load again.
+        this.snapshot = snapshot;
+        this.snapshotStale = true;
       }
       return snapshot;
     });
@@ -140,14 +144,17 @@ export class AccessFactsCache {
       if (stale === undefined) throw error;
       return stale;
     }
-    this.staleMappings.delete(key);
-    if (epoch === this.mappingsEpoch) {
-      if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
-        const oldest = this.callerMappings.keys().next().value;
-        if (oldest !== undefined) this.callerMappings.delete(oldest);
-      }
-      this.callerMappings.set(key, ids);
+    if (epoch !== this.mappingsEpoch) {
+      // Something changed while this loaded: not fresh enough to cache, but the best fallback there is.
+      this.keepStale(key, ids);
+      return ids;
     }
+    this.staleMappings.delete(key);
+    if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
+      const oldest = this.callerMappings.keys().next().value;
+      if (oldest !== undefined) this.callerMappings.delete(oldest);
+    }
+    this.callerMappings.set(key, ids);
     return ids;
   }
 

@@ -41,3 +41,30 @@ describe('AccessFactsCache when the database goes away', () => {
     await assert.rejects(facts.visibleRepositories({ kind: 'user', username: 'bob', provider: 'katello' }));
   });
 });
+
+describe('AccessFactsCache: a change notice that lands while mappings load', () => {
+  let dir: string;
+  let database: OpenDatabase;
+  let facts: AccessFactsCache;
+  const alice = { kind: 'user', username: 'alice', provider: 'katello' } as const;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cg-facts-race-'));
+    database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
+    const store = new GatewayStore(database.db, database.dialect, database.reads);
+    await store.replaceRepositoryList(new Map([['priv/a', true]]));
+    await store.replaceUserMappings(new Map([['alice', ['priv/a']]]));
+    facts = new AccessFactsCache(store);
+    await facts.visibleRepositories({ kind: 'anonymous', withToken: false });
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('the mappings it loaded still answer once the database is gone', async () => {
+    const loading = facts.factsFor(alice, 'priv/a');
+    // Our own login's notice, arriving over the change feed while the load is under way.
+    facts.invalidateCaller(alice);
+    assert.equal((await loading).callerMapped, true);
+    await database.close();
+    assert.equal((await facts.factsFor(alice, 'priv/a')).callerMapped, true);
+  });
+});
