@@ -6,9 +6,8 @@ export class UpstreamRejected extends Error {
   override readonly name = 'UpstreamRejected';
 }
 
-/** `service` names the server for the client-facing message (the management server, a Kubernetes API server). */
-export class UpstreamUnavailable extends Error {
-  override readonly name = 'UpstreamUnavailable';
+/** A server the gateway asks (the management server, a Kubernetes API server) that could not answer; `service` names it for the client-facing message. */
+abstract class UpstreamServiceError extends Error {
   constructor(
     message?: string,
     readonly service = 'the management server',
@@ -17,12 +16,10 @@ export class UpstreamUnavailable extends Error {
   }
 }
 
-export class UpstreamFailed extends Error {
+export class UpstreamUnavailable extends UpstreamServiceError {
+  override readonly name = 'UpstreamUnavailable';
+}
+
+export class UpstreamFailed extends UpstreamServiceError {
   override readonly name = 'UpstreamFailed';
-  constructor(
-    message?: string,
-    readonly service = 'the management server',
-  ) {
-    super(message);
-  }
 }

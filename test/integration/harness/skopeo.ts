@@ -238,19 +238,15 @@ async function inspectParsed(ref: string, opts: SkopeoInspectOptions): Promise<S
   return JSON.parse(result.stdout.toString('utf8')) as SkopeoImageInspection;
 }
 
+/** `skopeo inspect <flags>` stdout, exactly as printed. */
+async function inspectBytes(flags: string[], ref: string, opts: SkopeoOptions): Promise<Buffer> {
+  const result = await runSkopeo('inspect', ({ authfile }) => [...flags, ...registryArgs(authfile, opts), ...(opts.extraArgs ?? []), ref], opts);
+  return result.stdout;
+}
+
 /** `skopeo inspect --raw`: the manifest (or index) exactly as served. */
 export async function skopeoInspectRaw(ref: string, opts: SkopeoOptions = {}): Promise<SkopeoRawManifest> {
-  const result = await runSkopeo(
-    'inspect',
-    ({ authfile }) => [
-      '--raw',
-      ...registryArgs(authfile, opts),
-      ...(opts.extraArgs ?? []),
-      ref,
-    ],
-    opts,
-  );
-  const bytes = result.stdout;
+  const bytes = await inspectBytes(['--raw'], ref, opts);
   const json = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
   const mediaType = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, mediaType, json };
@@ -261,18 +257,7 @@ export async function skopeoInspectConfig(
   ref: string,
   opts: SkopeoOptions = {},
 ): Promise<{ bytes: Buffer; digest: string; json: Record<string, unknown> }> {
-  const result = await runSkopeo(
-    'inspect',
-    ({ authfile }) => [
-      '--config',
-      '--raw',
-      ...registryArgs(authfile, opts),
-      ...(opts.extraArgs ?? []),
-      ref,
-    ],
-    opts,
-  );
-  const bytes = result.stdout;
+  const bytes = await inspectBytes(['--config', '--raw'], ref, opts);
   return {
     bytes,
     digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,

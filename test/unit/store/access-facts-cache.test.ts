@@ -7,19 +7,25 @@ import { AccessFactsCache } from '../../../src/store/access-facts-cache.js';
 import { openDatabase, type OpenDatabase } from '../../../src/store/connect.js';
 import { GatewayStore } from '../../../src/store/gateway-store.js';
 
+const alice = { kind: 'user', username: 'alice', provider: 'katello' } as const;
+
+/** A real SQLite store with private repositories (alice mapped to priv/a), and a cache over it. */
+async function factsOverSqlite(repositories: ReadonlyMap<string, boolean>): Promise<{ dir: string; database: OpenDatabase; facts: AccessFactsCache }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-facts-'));
+  const database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
+  const store = new GatewayStore(database.db, database.dialect, database.reads);
+  await store.replaceRepositoryList(repositories);
+  await store.replaceUserMappings(new Map([['alice', ['priv/a']]]));
+  return { dir, database, facts: new AccessFactsCache(store) };
+}
+
 describe('AccessFactsCache when the database goes away', () => {
   let dir: string;
   let database: OpenDatabase;
   let facts: AccessFactsCache;
-  const alice = { kind: 'user', username: 'alice', provider: 'katello' } as const;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cg-facts-'));
-    database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
-    const store = new GatewayStore(database.db, database.dialect, database.reads);
-    await store.replaceRepositoryList(new Map([['pub/a', false], ['priv/a', true], ['priv/b', true]]));
-    await store.replaceUserMappings(new Map([['alice', ['priv/a']]]));
-    facts = new AccessFactsCache(store);
+    ({ dir, database, facts } = await factsOverSqlite(new Map([['pub/a', false], ['priv/a', true], ['priv/b', true]])));
     assert.deepEqual(await facts.visibleRepositories(alice), ['priv/a', 'pub/a']);
     await database.close();
   });
@@ -46,15 +52,9 @@ describe('AccessFactsCache: a change notice that lands while mappings load', () 
   let dir: string;
   let database: OpenDatabase;
   let facts: AccessFactsCache;
-  const alice = { kind: 'user', username: 'alice', provider: 'katello' } as const;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'cg-facts-race-'));
-    database = await openDatabase({ url: `sqlite://${join(dir, 'gw.db')}` });
-    const store = new GatewayStore(database.db, database.dialect, database.reads);
-    await store.replaceRepositoryList(new Map([['priv/a', true]]));
-    await store.replaceUserMappings(new Map([['alice', ['priv/a']]]));
-    facts = new AccessFactsCache(store);
+    ({ dir, database, facts } = await factsOverSqlite(new Map([['priv/a', true]])));
     await facts.visibleRepositories({ kind: 'anonymous', withToken: false });
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
