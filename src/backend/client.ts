@@ -172,6 +172,8 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
         ...(request.signal === undefined ? {} : { signal: request.signal }),
       });
     } catch (error) {
+      // Cancelled on purpose (the client left, a body over its limit): that reason, not a backend failure.
+      if (request.signal?.aborted === true) throw request.signal.reason;
       throw translateNetworkError(error, request.url);
     }
   }

@@ -71,6 +71,14 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
     }
     const body = await readLimited(response.body);
     reply.header('content-length', Buffer.byteLength(body)).send(body);
+  } catch (error) {
+    // The client left mid-upload: nobody to answer, and nothing went wrong on our side.
+    if (abort.signal.aborted && !(abort.signal.reason instanceof RegistryError)) {
+      reply.hijack();
+      request.raw.destroy();
+      return;
+    }
+    throw error;
   } finally {
     request.raw.removeListener('close', onClose);
   }

@@ -200,6 +200,29 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
     assert.equal((await httpRequest(`${gateway.url}/v2/team/big/manifests/v1`, { headers: { authorization: `Bearer ${alice}` } })).status, 404, 'nothing was stored');
   });
 
+  it('a client that leaves in the middle of an upload costs nothing: no server error, and the gateway goes on', async () => {
+    const alice = (await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/gone:pull,push')).token;
+    const start = await httpRequest(`${gateway.url}/v2/team/gone/blobs/uploads/`, { method: 'POST', headers: { authorization: `Bearer ${alice}` } });
+    assert.equal(start.status, 202);
+    const location = new URL(String(start.headers.location));
+    const { connect } = await import('node:net');
+    const socket = connect(Number(location.port), location.hostname);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write(
+      `PATCH ${location.pathname}${location.search} HTTP/1.1\r\nHost: ${location.host}\r\nAuthorization: Bearer ${alice}\r\n` +
+        'Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n',
+    );
+    socket.write(Buffer.alloc(64 * 1024, 1));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const metrics = (await httpRequest(`${gateway.url}/metrics`)).body.toString();
+    assert.doesNotMatch(metrics, /cg_backend_requests_total\{outcome="backend_unreachable"\}/, 'not counted as a backend failure');
+    assert.doesNotMatch(metrics, /cg_http_requests_total\{[^}]*status="5\d\d"[^}]*\}/, 'no 5xx was counted');
+    const after = await httpRequest(`${gateway.url}/v2/team/app/manifests/v1`, { headers: { authorization: `Bearer ${alice}`, accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.equal(after.status, 200, after.body.toString());
+  });
+
   it('publishes the verifying keys as JWKS and as PEM certificates for a rootcertbundle', async () => {
     const jwks = JSON.parse((await httpRequest(`${gateway.url}/.well-known/jwks.json`)).body.toString()) as { keys: Array<{ kid: string; crv: string; alg: string }> };
     const { token } = await tokenFor(gateway.url, 'alice', 'alice-pw', 'repository:team/app:pull');
