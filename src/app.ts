@@ -25,6 +25,8 @@ import { KnownHosts } from './identity/known-hosts.js';
 import { createIdentityResolver } from './identity/resolve-identity.js';
 import { UserTokens } from './identity/user-tokens.js';
 import managementPlugin from './management/plugin.js';
+import smartProxyPlugin from './smart-proxy/plugin.js';
+import { GATEWAY_VERSION } from './version.js';
 import registryPlugin from './registry/plugin.js';
 import { AccessFactsCache } from './store/access-facts-cache.js';
 import { watchPostgres, watchSqlite } from './store/change-feed.js';
@@ -191,6 +193,11 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     facts,
     credentials: () => managementCredentials,
     onChange: () => knownHosts.forgetAll(),
+  });
+  await app.register(smartProxyPlugin, {
+    version: config.management.proxyVersion ?? GATEWAY_VERSION,
+    https: config.server.tls !== undefined,
+    credentials: () => managementCredentials,
   });
   // SIGHUP (cli.ts): new TLS certificates and management secrets without dropping connections.
   app.decorate('reloadSecrets', (next: GatewayConfig) => {

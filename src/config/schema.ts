@@ -198,6 +198,11 @@ export const configSchema = z
       .object({
         tokens: z.array(z.string().min(16, 'management tokens must be at least 16 characters')).default([]),
         clientCertCNs: z.array(z.string().min(1)).default([]),
+        /**
+         * The version Foreman reads at GET /version when the gateway is registered as a smart
+         * proxy; Foreman warns when it differs from its own major.minor. Default: the gateway's.
+         */
+        proxyVersion: z.string().regex(/^\d+\.\d+(?:\.\d+)?$/, 'must be a version such as 3.14.0').nullable().default(null),
       })
       .strict()
       .prefault({}),

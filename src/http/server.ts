@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
+import { withoutMountPrefix } from './mount-prefix.js';
 import { isTrustedPeer } from './trusted-peer.js';
 import { toWireError } from './wire-error.js';
 
@@ -53,6 +54,10 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
     childLoggerFactory: (logger) => logger,
     trustProxy: config.server.trustedProxies.length > 0 ? [...config.server.trustedProxies] : false,
     bodyLimit: config.server.bodyLimitBytes,
+    // Katello and a capsule's Apache reach the gateway under /container_gateway (mount-prefix.ts).
+    rewriteUrl: (request) => withoutMountPrefix(request.url ?? '/'),
+    // smart_proxy_container_gateway's routes all take an optional trailing slash (`/users/?`).
+    routerOptions: { ignoreTrailingSlash: true },
     keepAliveTimeout: 75_000,
     // A client that takes this long to send its request (headers and body) is cut off; answers
     // (a 1 GiB blob) may take as long as they need.

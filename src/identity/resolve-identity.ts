@@ -23,6 +23,13 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Katello's placeholders (registry_proxies_controller.rb `token`): a client that got
+ * `{"token":"unauthenticated"}` sends it back as its bearer token. smart_proxy_container_gateway
+ * treats both as an anonymous caller who has done the token dance; so does the gateway.
+ */
+const KATELLO_PLACEHOLDERS: ReadonlySet<string> = new Set(['unauthenticated', 'unauthorized']);
+
 export function bearerTokenOf(authorization: string | undefined): string | undefined {
   if (authorization === undefined || authorization.length > MAX_TOKEN_LENGTH) return undefined;
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
@@ -49,14 +56,15 @@ export function createIdentityResolver(deps: IdentityDependencies) {
       return deps.knownHosts.ensureKnown(uuid).then(() => ({ kind: 'host', uuid }));
     }
     if (certificate.kind === 'ignored') request.certificateIgnored = certificate.reason;
-    return anonymousForm && token !== undefined && deps.anonymousTokens.verify(token, at) ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
+    const anonymousToken = anonymousForm && token !== undefined && (KATELLO_PLACEHOLDERS.has(token) || deps.anonymousTokens.verify(token, at));
+    return anonymousToken ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
   }
 
   /** Synchronous whenever the caches can answer, which is the hot path. */
   return function resolveIdentity(request: FastifyRequest): Identity | Promise<Identity> {
     const at = now();
     const token = bearerTokenOf(request.headers.authorization);
-    const anonymousForm = token !== undefined && AnonymousTokens.isAnonymousForm(token);
+    const anonymousForm = token !== undefined && (AnonymousTokens.isAnonymousForm(token) || KATELLO_PLACEHOLDERS.has(token));
     if (token === undefined || anonymousForm) return afterUserToken(request, undefined, token, anonymousForm, at);
     if (GatewayTokens.looksLikeJwt(token)) {
       const verified = deps.gatewayTokens.verify(token, at);

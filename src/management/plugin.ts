@@ -1,7 +1,9 @@
 /**
- * The management API Katello calls at smart-proxy sync time (same paths and bodies as
- * Katello's smart_proxy_container_gateway). Every route needs management credentials; every
- * write is one transaction and then invalidates the in-process access facts.
+ * The management API Katello calls at smart-proxy sync time: the paths of
+ * smart_proxy_container_gateway, reached at `<proxy url>/container_gateway/...` (the prefix is
+ * taken off in http/server.ts), with the bodies Katello's rest-client really sends (Rack-style
+ * forms) or the same shapes as JSON. Every route needs management credentials; every write is
+ * one transaction and then invalidates the in-process access facts.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
@@ -9,7 +11,8 @@ import { RegistryError } from '../errors/registry-error.js';
 import type { AccessFactsCache } from '../store/access-facts-cache.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 import { authenticateManagement, type ManagementCaller } from './authenticate.js';
-import { describeIssues, hostListBody, hostMappingBody, mappingsOf, repositoryListBody, userMappingBody } from './bodies.js';
+import { describeIssues, hostListBody, hostMappingBody, hostsOf, mappingsOf, repositoryListBody, userMappingBody } from './bodies.js';
+import { FormBodyInvalid, parseRackForm, type FormHash } from './rack-form.js';
 
 export interface ManagementDependencies {
   readonly store: GatewayStore;
@@ -26,9 +29,13 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Katello sends Rack-style form bodies (rest-client's encoding of a Ruby Hash); other clients may
+ * send the same shapes as JSON. Both reach the schema as the same plain structure.
+ */
 function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  if (body === undefined || body === null || typeof body !== 'object') {
-    throw new RegistryError('BODY_INVALID', { message: 'expected a JSON object body (Content-Type: application/json)' });
+  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new RegistryError('BODY_INVALID', { message: 'expected a form-encoded (application/x-www-form-urlencoded) or JSON object body' });
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
@@ -38,7 +45,34 @@ function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   return parsed.data;
 }
 
+/** A form body must be UTF-8 text before its escapes are even looked at. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseFormBody(raw: Buffer): FormHash {
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new RegistryError('BODY_INVALID', { message: 'form body is not UTF-8 text' });
+  }
+  if (text.trim() === '') throw new RegistryError('BODY_INVALID', { message: 'empty body: send the lists, even empty ones (a bare key such as "repositories")' });
+  try {
+    return parseRackForm(text);
+  } catch (error) {
+    if (error instanceof FormBodyInvalid) throw new RegistryError('BODY_INVALID', { message: `malformed form body: ${error.message}` });
+    throw error;
+  }
+}
+
 const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app, deps) => {
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseFormBody(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const { tokens, clientCertCNs } = deps.credentials();
     const caller = authenticateManagement(request, tokens, clientCertCNs);
@@ -56,28 +90,36 @@ const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app,
 
   app.put('/repository_list', async (request) => {
     const body = parseBody(repositoryListBody, request.body);
-    const entries = new Map(body.repositories.map((entry) => [entry.repository, entry.auth_required]));
+    const entries = new Map<string, boolean>();
+    for (const [index, entry] of body.repositories.entries()) {
+      // Fail closed: a repository both public and private in one push is a broken push, not a coin toss.
+      if (entries.get(entry.repository) === !entry.auth_required) {
+        throw new RegistryError('BODY_INVALID', { message: `repositories[${index}].auth_required: contradicts an earlier entry for ${entry.repository}` });
+      }
+      entries.set(entry.repository, entry.auth_required);
+    }
     return changed(request, 'repository_list', await deps.store.replaceRepositoryList(entries));
   });
 
   app.put('/user_repository_mapping', async (request) => {
     const body = parseBody(userMappingBody, request.body);
-    return changed(request, 'user_repository_mapping', await deps.store.replaceUserMappings(mappingsOf(body.users)));
+    const { mappings } = mappingsOf(body.users, { hostKeys: false });
+    return changed(request, 'user_repository_mapping', await deps.store.replaceUserMappings(mappings));
   });
 
   app.put('/update_hosts', async (request) => {
-    const body = parseBody(hostListBody, request.body);
-    return changed(request, 'update_hosts', await deps.store.replaceHosts(new Set(body.hosts.map((host) => host.uuid))));
+    const { uuids, skipped } = hostsOf(parseBody(hostListBody, request.body).hosts);
+    return changed(request, 'update_hosts', { ...(await deps.store.replaceHosts(uuids)), skipped });
   });
 
   app.put('/host_repository_mapping', async (request) => {
-    const body = parseBody(hostMappingBody, request.body);
-    return changed(request, 'host_repository_mapping', await deps.store.writeHostMappings(mappingsOf(body.hosts), 'replace'));
+    const { mappings, skipped } = mappingsOf(parseBody(hostMappingBody, request.body).hosts, { hostKeys: true });
+    return changed(request, 'host_repository_mapping', { ...(await deps.store.writeHostMappings(mappings, 'replace')), skipped });
   });
 
   app.put('/update_host_repositories', async (request) => {
-    const body = parseBody(hostMappingBody, request.body);
-    return changed(request, 'update_host_repositories', await deps.store.writeHostMappings(mappingsOf(body.hosts), 'merge'));
+    const { mappings, skipped } = mappingsOf(parseBody(hostMappingBody, request.body).hosts, { hostKeys: true });
+    return changed(request, 'update_host_repositories', { ...(await deps.store.writeHostMappings(mappings, 'merge')), skipped });
   });
 
   app.get('/users', async () => ({ users: await deps.store.listUsers() }));

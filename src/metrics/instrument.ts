@@ -72,7 +72,7 @@ export function instrumentUpstream(client: UpstreamClient, metrics: GatewayMetri
     }
   };
   return {
-    login: (authorization, query) => timed('login', () => client.login(authorization, query)),
+    login: (authorization, account) => timed('login', () => client.login(authorization, account)),
     catalogForUser: (authorization) => timed('user_catalog', () => client.catalogForUser(authorization)),
     catalogForHost: (uuid) => timed('host_catalog', () => client.catalogForHost(uuid)),
     ping: (timeoutMs) => client.ping(timeoutMs),

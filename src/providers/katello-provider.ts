@@ -13,10 +13,18 @@ const NOTHING: readonly RepositoryAction[] = Object.freeze([]);
 export function createKatelloProvider(deps: LoginDependencies): IdentityProvider {
   return {
     name: 'katello',
-    async login(credentials, request): Promise<LoginOutcome> {
+    async login(credentials): Promise<LoginOutcome> {
       try {
-        const answer = await loginUser(deps, credentials, request);
-        return { kind: 'answered', identity: { kind: 'user', username: credentials.username, provider: 'katello' }, answer };
+        const login = await loginUser(deps, credentials);
+        switch (login.kind) {
+          case 'user':
+            return { kind: 'answered', identity: { kind: 'user', username: credentials.username, provider: 'katello' }, answer: login.answer };
+          case 'unauthenticated':
+            return { kind: 'anonymous', answer: login.answer };
+          case 'unauthorized':
+            // As smart_proxy_container_gateway: a 401, but Katello's word, not a failed password we saw.
+            return { kind: 'rejected', counted: false };
+        }
       } catch (error) {
         if (error instanceof UpstreamRejected) return { kind: 'rejected' };
         throw error;

@@ -21,7 +21,10 @@ export type LoginOutcome =
   | { readonly kind: 'answered'; readonly identity: UserIdentity; readonly answer: TokenAnswer }
   /** The provider vouched for the user; the gateway issues its own token. */
   | { readonly kind: 'accepted'; readonly identity: UserIdentity }
-  | { readonly kind: 'rejected' };
+  /** The provider answered with a token for anonymous access (Katello's "unauthenticated"); nobody was verified. */
+  | { readonly kind: 'anonymous'; readonly answer: TokenAnswer }
+  /** `counted: false`: not a failed password as far as the login throttle goes (Katello's "unauthorized" placeholder). */
+  | { readonly kind: 'rejected'; readonly counted?: boolean };
 
 export interface IdentityProvider {
   readonly name: ProviderName;

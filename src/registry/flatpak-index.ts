@@ -4,6 +4,7 @@
  * caller may see). The ETag is computed from each caller's filtered index — never the backend's,
  * which describes repositories this caller must not learn about — so conditional requests work
  * per caller. `Registry` is rewritten to the gateway's public URL, so flatpak pulls through it.
+ * The backend's error answers reach the client as they are, as with smart_proxy_container_gateway.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -14,6 +15,7 @@ import type { CatalogSource } from './listing-handlers.js';
 import { splitUrl } from './paths.js';
 
 const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+const MAX_ERROR_BYTES = 64 * 1024;
 
 export interface FlatpakIndexDependencies {
   readonly backend: BackendClient;
@@ -28,10 +30,13 @@ export async function serveFlatpakIndex(request: FastifyRequest, reply: FastifyR
   const url = new URL(deps.indexPath, deps.backend.baseUrl);
   url.search = query;
   const response = await deps.backend.send({ method: 'GET', url, headers: { accept: 'application/json' } });
-  if (response.statusCode === 400) {
-    await response.body.dump();
-    // Pulp refuses index queries without the filters flatpak always sends; that is the client's error.
-    throw new RegistryError('BAD_REQUEST', { message: 'the backend refused this index query' });
+  if (response.statusCode >= 400 && response.statusCode !== 401 && response.statusCode !== 403) {
+    // As smart_proxy_container_gateway: the backend's own status and body (Pulp refuses index queries
+    // without the filters flatpak sends with a 400 that says which). 401/403 concern the gateway's
+    // own credentials at the backend, not the client's, and stay a BACKEND_ERROR.
+    const body = await readBounded(response.body, MAX_ERROR_BYTES);
+    const type = response.headers['content-type'];
+    return reply.code(response.statusCode).type(typeof type === 'string' ? type : 'application/json').send(body);
   }
   if (response.statusCode !== 200) throw await backendFailure(response, 'NOT_FOUND');
   const text = (await readBounded(response.body, MAX_INDEX_BYTES)).toString('utf8');

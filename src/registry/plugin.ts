@@ -103,30 +103,28 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     }
   }
 
-  app.route({
-    method: ['GET', 'HEAD'],
-    url: '/v2/*',
-    exposeHeadRoute: false,
-    handler: async (request, reply) => {
-      reply.header(API_VERSION_HEADER, API_VERSION);
-      const { path, query } = splitUrl(request.raw.url ?? '/');
-      const route = parseRegistryPath(path);
-      request.routeFamily = route.kind;
-      if (route.kind === 'upload') {
-        if (deps.pushEnabled) return push(route, path, new URLSearchParams(query), request, reply);
-        throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
-      }
-      const required = requiredAccessOf(route);
-      const decision = await deps.authorize(request.identity, required);
-      request.accessLog = {
-        ...(required.type === 'repository' ? { repository: required.name } : {}),
-        decision: decision.outcome,
-        reason: decision.reason,
-      };
-      if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
-      return dispatch(route, query, request, reply, deps);
-    },
-  });
+  const read = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    reply.header(API_VERSION_HEADER, API_VERSION);
+    const { path, query } = splitUrl(request.raw.url ?? '/');
+    const route = parseRegistryPath(path);
+    request.routeFamily = route.kind;
+    if (route.kind === 'upload') {
+      if (deps.pushEnabled) return push(route, path, new URLSearchParams(query), request, reply);
+      throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
+    }
+    const required = requiredAccessOf(route);
+    const decision = await deps.authorize(request.identity, required);
+    request.accessLog = {
+      ...(required.type === 'repository' ? { repository: required.name } : {}),
+      decision: decision.outcome,
+      reason: decision.reason,
+    };
+    if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
+    return dispatch(route, query, request, reply, deps);
+  };
+  // `/v2/*` and, because trailing slashes are ignored (KCG's routes take them), `/v2` for `/v2/` itself.
+  app.route({ method: ['GET', 'HEAD'], url: '/v2/*', exposeHeadRoute: false, handler: read });
+  app.route({ method: ['GET', 'HEAD'], url: '/v2', exposeHeadRoute: false, handler: read });
 
   app.get('/index/static', async (request, reply) =>
     serveFlatpakIndex(request, reply, { backend: deps.backend, indexPath: deps.flatpakIndexPath, catalog: deps.catalog, publicUrl: deps.publicUrl }),

@@ -177,13 +177,15 @@ export class GatewayStore {
   }
 
   /**
-   * Host mappings: `replace` drops every host's mappings first (PUT /host_repository_mapping);
-   * `merge` replaces only the hosts named in the push (PUT /update_host_repositories).
+   * Host mappings: `replace` drops every host's mappings first and maps only hosts the last
+   * update_hosts named (PUT /host_repository_mapping, as KCG's build_host_entries); `merge`
+   * replaces only the hosts named in the push, adding hosts it does not know yet
+   * (PUT /update_host_repositories, KCG's find_or_create_host).
    */
   async writeHostMappings(mappings: ReadonlyMap<string, readonly string[]>, mode: 'replace' | 'merge'): Promise<MappingCounts> {
     const change = mode === 'replace' || mappings.size !== 1 ? ALL_CHANGED : `host:${[...mappings.keys()][0] ?? ''}`;
     return this.write(change, async (trx) => {
-      const hostIds = await this.bulk.ensureNamed(trx, 'hosts', [...mappings.keys()]);
+      const hostIds = mode === 'replace' ? await this.bulk.idsByName(trx, 'hosts', [...mappings.keys()]) : await this.bulk.ensureNamed(trx, 'hosts', [...mappings.keys()]);
       if (mode === 'replace') await trx.deleteFrom('host_repositories').execute();
       else await this.bulk.deleteWhereIn(trx, 'host_repositories', 'host_id', [...hostIds.values()]);
       return this.insertMappings(trx, 'host_repositories', hostIds, mappings);
@@ -269,6 +271,7 @@ export class GatewayStore {
       for (const repositoryId of ids) pairs.push([subjectId, repositoryId]);
     }
     await this.bulk.insertMappings(trx, table, pairs);
-    return { subjects: mappings.size, mappings: pairs.length, unknownRepositories: wanted.size - repositoryIds.size };
+    const subjects = [...mappings.keys()].filter((subject) => subjectIds.has(subject)).length;
+    return { subjects, mappings: pairs.length, unknownRepositories: wanted.size - repositoryIds.size };
   }
 }

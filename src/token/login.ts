@@ -28,13 +28,28 @@ export interface LoginDependencies {
   readonly now?: () => number;
 }
 
-export async function loginUser(deps: LoginDependencies, credentials: BasicCredentials, request: { scopes: readonly string[]; service?: string }): Promise<TokenAnswer> {
+/**
+ * How a Katello login ended: the user's own token (recorded), Katello's "unauthenticated"
+ * placeholder (passed to the client as smart_proxy_container_gateway passes it, recording
+ * nothing: the client then pulls what anonymous callers may), or its "unauthorized" one.
+ */
+export type KatelloLogin = { readonly kind: 'user' | 'unauthenticated'; readonly answer: TokenAnswer } | { readonly kind: 'unauthorized' };
+
+/** Katello's own lifetime for its placeholder (registry_proxies_controller.rb: 3.minutes.from_now). */
+const PLACEHOLDER_SECONDS = 180;
+
+export async function loginUser(deps: LoginDependencies, credentials: BasicCredentials): Promise<KatelloLogin> {
   const authorization = basicAuthorization(credentials);
   // The account is the Basic user, never the client's `account` parameter (containerd, crane and flatpak send none).
-  const upstreamToken = await deps.upstream.login(authorization, { account: credentials.username, scopes: request.scopes, ...(request.service === undefined ? {} : { service: request.service }) });
+  const upstreamToken = await deps.upstream.login(authorization, credentials.username);
+  const now = (deps.now ?? Date.now)();
+  if (upstreamToken.kind === 'unauthorized') return { kind: 'unauthorized' };
+  if (upstreamToken.kind === 'unauthenticated') {
+    const answer = { token: 'unauthenticated', access_token: 'unauthenticated', expires_in: PLACEHOLDER_SECONDS, issued_at: new Date(now).toISOString() };
+    return { kind: 'unauthenticated', answer };
+  }
   const repositories = await deps.upstream.catalogForUser(authorization);
 
-  const now = (deps.now ?? Date.now)();
   const issuedAt = upstreamToken.issuedAt !== undefined && upstreamToken.issuedAt.getTime() <= now + 60_000 ? upstreamToken.issuedAt.getTime() : now;
   const expiresIn = Math.max(upstreamToken.expiresInSeconds ?? MIN_TOKEN_SECONDS, MIN_TOKEN_SECONDS);
   const expiresAt = Math.max(issuedAt + expiresIn * 1000, now + MIN_TOKEN_SECONDS * 1000);
@@ -46,9 +61,7 @@ export async function loginUser(deps: LoginDependencies, credentials: BasicCrede
 
   const answeredExpiresIn = Math.max(MIN_TOKEN_SECONDS, Math.floor((expiresAt - now) / 1000));
   return {
-    token: upstreamToken.token,
-    access_token: upstreamToken.token,
-    expires_in: answeredExpiresIn,
-    issued_at: new Date(now).toISOString(),
+    kind: 'user',
+    answer: { token: upstreamToken.token, access_token: upstreamToken.token, expires_in: answeredExpiresIn, issued_at: new Date(now).toISOString() },
   };
 }

@@ -39,9 +39,21 @@ export interface TokenDependencies {
   readonly now?: () => number;
 }
 
-/** Class for "nobody accepted these credentials": the only failure that counts against the throttle. */
+/**
+ * "Nobody accepted these credentials". It counts against the throttle unless every refusal was
+ * one the gateway did not see happen (Katello's "unauthorized" placeholder).
+ */
 class CredentialsRejected extends Error {
   override readonly name = 'CredentialsRejected';
+  constructor(readonly counted: boolean) {
+    super('credentials rejected');
+  }
+}
+
+/** A login's answer, and whether anybody was actually verified (not so for Katello's "unauthenticated"). */
+interface LoginResult {
+  readonly answer: TokenAnswer;
+  readonly verified: boolean;
 }
 
 declare module 'fastify' {
@@ -84,12 +96,12 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
     }
     try {
       const result = await logIn(credentials, scopes, service);
-      deps.throttle.recordSuccess(credentials.username);
-      request.loginLog = { user: credentials.username, outcome: 'success' };
-      return result;
+      if (result.verified) deps.throttle.recordSuccess(credentials.username);
+      request.loginLog = { user: credentials.username, outcome: result.verified ? 'success' : 'unauthenticated' };
+      return result.answer;
     } catch (error) {
       request.loginLog = { user: credentials.username, outcome: error instanceof CredentialsRejected ? 'rejected' : error instanceof Error ? error.name : 'error' };
-      if (error instanceof CredentialsRejected) {
+      if (error instanceof CredentialsRejected && error.counted) {
         // Slow down guessing: each failure past the free ones waits before it is answered.
         const delay = deps.throttle.recordFailure(credentials.username, address, now());
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
@@ -102,9 +114,10 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
    * Each provider in turn; the first that accepts wins. A provider that cannot be asked (its
    * server is down) does not stop the others; if none accepts, its failure is the answer.
    */
-  async function logIn(credentials: BasicCredentials, scopes: readonly ResourceScope[], service: string | undefined): Promise<TokenAnswer> {
+  async function logIn(credentials: BasicCredentials, scopes: readonly ResourceScope[], service: string | undefined): Promise<LoginResult> {
     const audience = service ?? deps.gatewayTokens.settings.services[0];
     let unavailable: unknown;
+    let counted = false;
     for (const provider of deps.providers) {
       let outcome;
       try {
@@ -114,8 +127,12 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
         unavailable ??= error;
         continue;
       }
-      if (outcome.kind === 'answered') return outcome.answer;
-      if (outcome.kind === 'rejected') continue;
+      if (outcome.kind === 'answered') return { answer: outcome.answer, verified: true };
+      if (outcome.kind === 'anonymous') return { answer: outcome.answer, verified: false };
+      if (outcome.kind === 'rejected') {
+        counted ||= outcome.counted !== false;
+        continue;
+      }
       // Any registry that trusts the gateway's key may name itself here (its own challenge's `service`);
       // the claims are the same policy's either way. The gateway itself accepts only tokens.services.
       if (audience === undefined || !/^[\x21-\x7e]{1,255}$/.test(audience)) {
@@ -123,9 +140,9 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       }
       const access = await accessClaim(outcome.identity, scopes);
       const issued = await deps.gatewayTokens.issue(outcome.identity, access, audience, now());
-      return { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() };
+      return { answer: { token: issued.token, access_token: issued.token, expires_in: issued.expiresIn, issued_at: issued.issuedAt.toISOString() }, verified: true };
     }
-    throw unavailable ?? new CredentialsRejected();
+    throw unavailable ?? new CredentialsRejected(counted);
   }
 
   /** The requested scopes, narrowed to what the policy grants (Distribution's token server does the same). */

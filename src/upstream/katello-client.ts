@@ -10,19 +10,32 @@ import { createPeerPool } from './peer-pool.js';
 import { CircuitBreaker } from './circuit-breaker.js';
 import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from './errors.js';
 
-/** Katello answers a bad password, and a missing one, with these strings as the "token". */
-const NOT_A_TOKEN = new Set(['unauthorized', 'unauthenticated']);
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export interface UpstreamToken {
+  readonly kind: 'token';
   readonly token: string;
   readonly expiresInSeconds: number | undefined;
   /** issued_at from the body, else the response Date, else undefined. */
   readonly issuedAt: Date | undefined;
 }
 
+/**
+ * Katello's token endpoint (registry_proxies_controller.rb `token`) answers
+ * `{"token":"unauthenticated"}` whenever it decides no user is needed (no `account` and no
+ * `scope`, or a scope naming a repository with unauthenticated pull), whatever the credentials;
+ * older Katellos answered a bad password with `{"token":"unauthorized"}`. Neither is a token,
+ * so a login ends in a user's token or one of those placeholders, short of an error.
+ */
+export type UpstreamLogin = UpstreamToken | { readonly kind: 'unauthenticated' } | { readonly kind: 'unauthorized' };
+
 export interface UpstreamClient {
-  login(authorization: string, query: { account: string; scopes: readonly string[]; service?: string }): Promise<UpstreamToken>;
+  /**
+   * Asks for the user's own token: `account` only, never the client's scopes, so Katello always
+   * authenticates the user (a public repository in the scope would make it answer
+   * "unauthenticated" whatever the password). The gateway decides scopes itself.
+   */
+  login(authorization: string, account: string): Promise<UpstreamLogin>;
   catalogForUser(authorization: string): Promise<string[]>;
   catalogForHost(uuid: string): Promise<string[]>;
   /** Whether the management server answers at all (for /readyz and `check`). */
@@ -79,7 +92,7 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
   const breaker = new CircuitBreaker({ failureThreshold: config.circuitBreaker.failures, openMs: config.circuitBreaker.openSeconds * 1000 });
 
   return {
-    login: (authorization, query) => breaker.run(() => login(authorization, query)),
+    login: (authorization, account) => breaker.run(() => login(authorization, account)),
     catalogForUser: (authorization) => breaker.run(() => catalog({ authorization })),
     catalogForHost: (uuid) => breaker.run(() => catalog({ hostuuid: uuid })),
     async ping(timeoutMs) {
@@ -94,17 +107,14 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     close: () => pool.close(),
   };
 
-  async function login(authorization: string, query: { account: string; scopes: readonly string[]; service?: string }): Promise<UpstreamToken> {
-    const search = new URLSearchParams({ account: query.account });
-    if (query.service !== undefined) search.set('service', query.service);
-    for (const scope of query.scopes) search.append('scope', scope);
-    const { json, date } = await call(`${pathOf('token')}?${search.toString()}`, { authorization });
+  async function login(authorization: string, account: string): Promise<UpstreamLogin> {
+    const { json, date } = await call(`${pathOf('token')}?${new URLSearchParams({ account }).toString()}`, { authorization });
     const body = (json ?? {}) as { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     const token = typeof body.token === 'string' ? body.token : typeof body.access_token === 'string' ? body.access_token : undefined;
     if (token === undefined || token === '') throw new UpstreamFailed('management server answered without a token');
-    if (NOT_A_TOKEN.has(token)) throw new UpstreamRejected(`management server answered "${token}"`);
+    if (token === 'unauthenticated' || token === 'unauthorized') return { kind: token };
     const expiresIn = typeof body.expires_in === 'number' && Number.isFinite(body.expires_in) && body.expires_in > 0 ? body.expires_in : undefined;
-    return { token, expiresInSeconds: expiresIn, issuedAt: parseDate(body.issued_at) ?? parseDate(date) };
+    return { kind: 'token', token, expiresInSeconds: expiresIn, issuedAt: parseDate(body.issued_at) ?? parseDate(date) };
   }
 }
 

@@ -73,7 +73,8 @@ describe('management API', () => {
   const badBodies: Array<[string, string, unknown, RegExp]> = [
     ['malformed JSON', '/repository_list', '{"repositories": [', /JSON/i],
     ['a JSON array instead of an object', '/repository_list', '[]', /body|expected/i],
-    ['a missing repositories key', '/repository_list', { repos: [] }, /repositories/],
+    ['an entry that is public and private at once', '/repository_list', { repositories: [{ repository: 'x/y', auth_required: true }, { repository: 'x/y', auth_required: 'false' }] }, /repositories\[1\]\.auth_required: contradicts/],
+    ['a repository-list entry without auth_required', '/repository_list', { repositories: [{ repository: 'x/y' }] }, /repositories\[0\]\.auth_required/],
     ['a repository without a name', '/repository_list', { repositories: [{ auth_required: true }] }, /repositories\[0\]\.repository/],
     ['an invalid repository name', '/repository_list', { repositories: [{ repository: 'pub/one' , auth_required: true }, { repository: 'Bad/../Name', auth_required: true }] }, /repositories\[1\]\.repository: not a valid repository name/],
     ['an over-long repository name', '/repository_list', { repositories: [{ repository: 'a'.repeat(256), auth_required: true }] }, /repositories\[0\]\.repository/],
@@ -81,8 +82,9 @@ describe('management API', () => {
     ['a body over the size limit', '/repository_list', { repositories: Array.from({ length: 5000 }, (_, i) => ({ repository: `r/${i}`, auth_required: false })) }, /too large|exceeds|body/i],
     ['users that is not a list', '/user_repository_mapping', { users: { alice: [] } }, /users/],
     ['a user mapped to an invalid name', '/user_repository_mapping', { users: [{ alice: [{ repository: '../etc' }] }] }, /users\[0\]\.alice\[0\]\.repository/],
-    ['a host without uuid', '/update_hosts', { hosts: [{ id: 1 }] }, /hosts\[0\]\.uuid/],
-    ['a host uuid with a slash', '/host_repository_mapping', { hosts: [{ 'a/b': [] }] }, /hosts\[0\]/],
+    ['a host that is not an object', '/update_hosts', { hosts: ['aaaa'] }, /hosts\[0\]/],
+    ['a host mapping that is not a list', '/host_repository_mapping', { hosts: [{ aaaa: 'priv/one' }] }, /hosts\[0\]\.aaaa/],
+    ['no body at all', '/repository_list', '', /body/i],
   ];
   for (const [rule, url, payload, message] of badBodies) {
     it(`${url} with ${rule} → 400 naming the problem, nothing changed`, async () => {
@@ -115,10 +117,10 @@ describe('management API', () => {
     const b = 'bbbbbbbb-0000-4000-8000-000000000002';
     assert.equal((await put('/update_hosts', { hosts: [{ uuid: a }, { uuid: b }] })).statusCode, 200);
     const replaced = await put('/host_repository_mapping', { hosts: [{ [a]: [{ repository: 'priv/one', auth_required: 'true' }] }, { [b]: [{ repository: 'priv/two' }] }] });
-    assert.deepEqual(JSON.parse(replaced.body), { status: 'ok', subjects: 2, mappings: 2, unknownRepositories: 0 });
+    assert.deepEqual(JSON.parse(replaced.body), { status: 'ok', subjects: 2, mappings: 2, unknownRepositories: 0, skipped: 0 });
     const merged = await put('/update_host_repositories', { hosts: [{ [a]: [{ repository: 'priv/two', auth_required: 'true' }] }] });
-    assert.deepEqual(JSON.parse(merged.body), { status: 'ok', subjects: 1, mappings: 1, unknownRepositories: 0 });
+    assert.deepEqual(JSON.parse(merged.body), { status: 'ok', subjects: 1, mappings: 1, unknownRepositories: 0, skipped: 0 });
     const removed = await put('/update_hosts', { hosts: [{ uuid: a }] });
-    assert.deepEqual(JSON.parse(removed.body), { status: 'ok', total: 1, added: 0, removed: 1, changed: 0 });
+    assert.deepEqual(JSON.parse(removed.body), { status: 'ok', total: 1, added: 0, removed: 1, changed: 0, skipped: 0 });
   });
 });
