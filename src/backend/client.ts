@@ -12,6 +12,7 @@ import { rootCertificates } from 'node:tls';
 import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
+import { BackendLocation } from './backend-location.js';
 import { createBackendCredentials, NO_CREDENTIALS, scopeOfBackendRequest, type BackendCredentials } from './credentials.js';
 
 export type BackendMethod = 'GET' | 'HEAD';
@@ -58,7 +59,8 @@ export interface WholeResponse {
 }
 
 export interface BackendClient {
-  readonly baseUrl: URL;
+  /** The backend's API root (origin and base path); every registry call's URL comes from it. */
+  readonly location: BackendLocation;
   /** Streams: for blobs, whose bodies must never be held in memory. */
   send(request: BackendRequest): Promise<BackendResponse>;
   /**
@@ -83,7 +85,8 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     bodyTimeout: config.timeouts.bodyMs,
     keepAliveTimeout: 30_000,
   };
-  const ownOrigin = config.url.origin;
+  const location = new BackendLocation(config.url);
+  const ownOrigin = location.origin;
   const pool = new Pool(ownOrigin, {
     ...timeouts,
     connections: config.connections,
@@ -107,13 +110,14 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   const credentials: BackendCredentials =
     config.auth === undefined
       ? NO_CREDENTIALS
-      : createBackendCredentials({ baseUrl: config.url, ...config.auth, dispatcherFor, timeoutMs: config.timeouts.headersMs });
+      : createBackendCredentials({ location, ...config.auth, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
   type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };
   const route = (url: URL, method: string, requestHeaders: Record<string, string>): Routed | Promise<Routed> => {
-    if (url.origin !== ownOrigin || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
-    const scope = scopeOfBackendRequest(url.pathname, method);
+    const apiPath = location.apiPathOf(url);
+    if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
+    const scope = scopeOfBackendRequest(apiPath, method);
     const authorization = credentials.authorizationFor(scope);
     const withAuthorization = (value: string | undefined): Routed => ({
       dispatcher: pool,
@@ -130,7 +134,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   };
 
   return {
-    baseUrl: config.url,
+    location,
     fetchWhole(request) {
       const routed = route(request.url, request.method, request.headers);
       // Without backend credentials nothing can be refused and retried: the direct path.

@@ -66,7 +66,7 @@ export type ContentOutcome =
 export type DeliveryPolicy = Pick<GatewayConfig['backend'], 'mode' | 'clientUrl'>;
 
 export async function fetchContent(client: BackendClient, policy: DeliveryPolicy, request: ContentRequest): Promise<ContentOutcome> {
-  let url = new URL(request.pathAndQuery, client.baseUrl);
+  let url = client.location.urlOf(request.pathAndQuery);
   let method = request.method;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
     const response = await client.fetchWhole({ method, url, headers: request.headers, maxBytes: request.maxBytes, ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}) });
@@ -103,7 +103,7 @@ export async function streamContent(
   request: StreamRequest,
   openClient: (status: number, headers: Record<string, string>) => Writable,
 ): Promise<Extract<ContentOutcome, { kind: 'redirect' }> | 'streamed'> {
-  let url = new URL(request.pathAndQuery, client.baseUrl);
+  let url = client.location.urlOf(request.pathAndQuery);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
     const seen: { verdict: StreamVerdict } = { verdict: { kind: 'streamed' } };
     const errorChunks: Buffer[] = [];

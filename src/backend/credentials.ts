@@ -9,6 +9,7 @@
  */
 import { request as undiciRequest, type Dispatcher } from 'undici';
 import { RegistryError } from '../errors/registry-error.js';
+import type { BackendLocation } from './backend-location.js';
 
 /** Renew this long before the backend token's expiry. */
 const EXPIRY_MARGIN_MS = 10_000;
@@ -32,7 +33,7 @@ interface BearerChallenge {
 type Scheme = { readonly kind: 'basic' } | { readonly kind: 'bearer'; readonly challenge: BearerChallenge };
 
 export interface CredentialOptions {
-  readonly baseUrl: URL;
+  readonly location: BackendLocation;
   readonly username: string;
   readonly password: string;
   /** For the probe and the realm (which may be anywhere): the dispatcher the client uses. */
@@ -50,7 +51,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   const fetching = new Map<string, Promise<string>>();
 
   async function probe(): Promise<Scheme> {
-    const url = new URL('/v2/', options.baseUrl);
+    const url = options.location.urlOf('/v2/');
     let response: Dispatcher.ResponseData;
     try {
       response = await undiciRequest(url, { dispatcher: options.dispatcherFor(url), headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
@@ -121,7 +122,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
     },
     refused(scope, challengeHeader) {
       tokens.delete(scope);
-      const challenge = parseBearerChallenge(challengeHeader, options.baseUrl);
+      const challenge = parseBearerChallenge(challengeHeader, options.location.url);
       if (challenge === undefined) return false;
       // The backend speaks token auth (perhaps since a moment ago): use its realm from here on.
       scheme = { kind: 'bearer', challenge };

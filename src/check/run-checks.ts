@@ -80,7 +80,7 @@ async function checkDatabase(config: GatewayConfig): Promise<Line> {
 async function checkBackend(config: GatewayConfig): Promise<Line> {
   const client = createBackendClient({ ...config.backend, timeouts: { ...config.backend.timeouts, headersMs: 5_000 } });
   try {
-    const response = await client.send({ method: 'GET', url: new URL('/v2/', config.backend.url), headers: {} });
+    const response = await client.send({ method: 'GET', url: client.location.urlOf('/v2/'), headers: {} });
     await response.body.dump();
     const version = response.headers['docker-distribution-api-version'];
     if (response.statusCode === 200 || response.statusCode === 401) {

@@ -43,7 +43,7 @@ async function checkDatabase(deps: HealthDependencies): Promise<Check> {
 
 async function checkBackend(backend: BackendClient): Promise<Check> {
   try {
-    const response = await backend.send({ method: 'GET', url: new URL('/v2/', backend.baseUrl), headers: {}, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const response = await backend.send({ method: 'GET', url: backend.location.urlOf('/v2/'), headers: {}, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
     await response.body.dump();
     const ok = response.statusCode === 200 || response.statusCode === 401;
     return { ok, detail: `answered /v2/ with ${response.statusCode}` };

@@ -31,7 +31,7 @@ export function instrumentBackend(client: BackendClient, metrics: GatewayMetrics
     }
   };
   return {
-    baseUrl: client.baseUrl,
+    location: client.location,
     send: (request) => timed(() => client.send(request), (response) => response.statusCode),
     fetchWhole: (request) => timed(() => client.fetchWhole(request), (response) => response.statusCode),
     write: (request) => timed(() => client.write(request), (response) => response.statusCode),

@@ -27,7 +27,7 @@ export interface FlatpakIndexDependencies {
 
 export async function serveFlatpakIndex(request: FastifyRequest, reply: FastifyReply, deps: FlatpakIndexDependencies): Promise<unknown> {
   const { query } = splitUrl(request.raw.url ?? '');
-  const url = new URL(deps.indexPath, deps.backend.baseUrl);
+  const url = deps.backend.location.urlOf(deps.indexPath);
   url.search = query;
   const response = await deps.backend.send({ method: 'GET', url, headers: { accept: 'application/json' } });
   if (response.statusCode >= 400 && response.statusCode !== 401 && response.statusCode !== 403) {

@@ -42,13 +42,13 @@ export async function serveCatalog(request: FastifyRequest, reply: FastifyReply,
  */
 export async function fetchWholeList(backend: BackendClient, path: string, key: 'tags' | 'repositories', signal?: AbortSignal): Promise<string[]> {
   const items: string[] = [];
-  let url: URL | undefined = new URL(path, backend.baseUrl);
+  let url: URL | undefined = backend.location.urlOf(path);
   for (let pageNumber = 0; url !== undefined && pageNumber < MAX_BACKEND_PAGES; pageNumber += 1) {
     const response = await backend.send({ method: 'GET', url, headers: { accept: 'application/json' }, ...(signal === undefined ? {} : { signal }) });
     if (response.statusCode !== 200) throw await backendFailure(response, 'NAME_UNKNOWN');
     const text = (await readBounded(response.body, MAX_LIST_BYTES)).toString('utf8');
     items.push(...parseListBody(text, key));
-    url = nextBackendPage(headerValue(response, 'link'), backend.baseUrl);
+    url = nextBackendPage(headerValue(response, 'link'), url);
   }
   return items;
 }

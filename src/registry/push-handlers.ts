@@ -9,6 +9,7 @@
  */
 import { Transform } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BackendLocation } from '../backend/backend-location.js';
 import type { BackendClient, BackendWriteMethod } from '../backend/client.js';
 import { backendFailure, rewriteLocation } from '../backend/content.js';
 import { RegistryError } from '../errors/registry-error.js';
@@ -42,7 +43,7 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
   const limit = target.maxBodyBytes;
   if (limit !== undefined && Number(headers['content-length'] ?? 0) > limit) throw tooLarge(limit);
   const search = target.query.toString();
-  const url = new URL(`${target.path}${search === '' ? '' : `?${search}`}`, backend.baseUrl);
+  const url = backend.location.urlOf(`${target.path}${search === '' ? '' : `?${search}`}`);
   const abort = new AbortController();
   const onClose = () => {
     if (!request.raw.complete) abort.abort(new Error('the client went away'));
@@ -67,7 +68,7 @@ export async function forwardPush(request: FastifyRequest, reply: FastifyReply, 
       const raw = response.headers[name];
       const value = Array.isArray(raw) ? raw[0] : raw;
       if (value === undefined) continue;
-      reply.header(name, name === 'location' ? gatewayLocation(value, url, backend.baseUrl, publicUrl) : value);
+      reply.header(name, name === 'location' ? gatewayLocation(value, url, backend.location, publicUrl) : value);
     }
     const body = await readLimited(response.body);
     reply.header('content-length', Buffer.byteLength(body)).send(body);
@@ -104,11 +105,15 @@ function bounded(limit: number, abort: AbortController): Transform {
   });
 }
 
-/** A Location on the backend's origin becomes the same path on the gateway; others are left alone. */
-function gatewayLocation(location: string, requestUrl: URL, backendUrl: URL, publicUrl: URL): string {
+/** A Location in the backend's API becomes the same API path on the gateway; others are left alone. */
+function gatewayLocation(location: string, requestUrl: URL, backend: BackendLocation, publicUrl: URL): string {
   if (!URL.canParse(location, requestUrl.href)) throw new RegistryError('BACKEND_ERROR', { message: 'the backend answered an invalid Location' });
   const target = new URL(location, requestUrl);
-  return target.origin === backendUrl.origin ? rewriteLocation(target, publicUrl) : target.href;
+  const apiPath = backend.apiPathOf(target);
+  if (apiPath === undefined) return target.href;
+  const onGateway = new URL(target.href);
+  onGateway.pathname = apiPath;
+  return rewriteLocation(onGateway, publicUrl);
 }
 
 async function readLimited(body: AsyncIterable<unknown>): Promise<string> {

@@ -31,10 +31,15 @@ export interface StartRegistryOptions {
   auth?:
     | { token: { realm: string; service: string; issuer: string; rootcertbundle: string } }
     | { htpasswd: { realm: string; path: string } };
+  /**
+   * Distribution's `http.prefix`: the API answers at `<url><prefix>v2/...` instead of the root, as
+   * Pulp does behind a capsule's Apache at `/pulpcore_registry/`. Starts and ends with `/`.
+   */
+  prefix?: string;
 }
 
 export interface RunningRegistry {
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (the API is under `prefix`, when one was given) */
   url: string;
   port: number;
   /** PID of the docker-registry process. */
@@ -110,7 +115,7 @@ export function findFreePort(): Promise<number> {
   });
 }
 
-function registryConfigYaml(dataDir: string, port: number): string {
+function registryConfigYaml(dataDir: string, port: number, prefix: string | undefined): string {
   // JSON strings are valid YAML scalars, which keeps odd temp paths safe.
   const q = (s: string): string => JSON.stringify(s);
   return [
@@ -132,6 +137,7 @@ function registryConfigYaml(dataDir: string, port: number): string {
     '      enabled: false',
     'http:',
     `  addr: ${q(`127.0.0.1:${port}`)}`,
+    ...(prefix === undefined ? [] : [`  prefix: ${q(prefix)}`]),
     `  secret: ${q(randomBytes(16).toString('hex'))}`,
     '  headers:',
     '    X-Content-Type-Options: [nosniff]',
@@ -193,7 +199,7 @@ class RegistryStartError extends Error {
 async function startOnce(dataDir: string, opts: StartRegistryOptions): Promise<RunningRegistry> {
   const port = await findFreePort();
   const configPath = path.join(dataDir, 'config.yml');
-  await writeFile(configPath, registryConfigYaml(dataDir, port) + authYaml(opts.auth));
+  await writeFile(configPath, registryConfigYaml(dataDir, port, opts.prefix) + authYaml(opts.auth));
 
   const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -234,7 +240,7 @@ async function startOnce(dataDir: string, opts: StartRegistryOptions): Promise<R
       );
     }
     try {
-      const res = await httpRequest(`${url}/v2/`, { timeoutMs: 1_000 });
+      const res = await httpRequest(`${url}${opts.prefix ?? '/'}v2/`, { timeoutMs: 1_000 });
       if (res.status === 200 || (opts.auth !== undefined && res.status === 401)) break;
       lastProblem = `GET /v2/ answered ${res.status}`;
     } catch (err) {
