@@ -22,10 +22,10 @@ function connectionRefused(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
 }
 
-describe('fake Katello: token', () => {
+describe('fake Katello: token (registry_proxies_controller.rb)', () => {
   let fake: FakeKatello;
   before(async () => {
-    fake = await startFakeKatello({ users: { alice: { password: 'wonderland', repositories: ['org/a', 'org/b'] } } });
+    fake = await startFakeKatello({ users: { alice: { password: 'wonderland', repositories: ['org/a', 'org/b'] } }, publicRepositories: ['lib/pub'] });
   });
   after(() => fake.stop());
 
@@ -36,39 +36,57 @@ describe('fake Katello: token', () => {
     assert.equal(fake.mode, 'up');
   });
 
-  it('issues a fresh token per call with expires_in 300 and an RFC 3339 issued_at', async () => {
+  it('gives a user one PersonalAccessToken, reused with its expiry moved on, issued_at its creation (RFC 3339)', async () => {
     const before = Date.now();
-    const first = await get(fake, '/v2/token?account=alice&scope=repository:org/a:pull&service=gw', {
-      Authorization: basic('alice', 'wonderland'),
-    });
-    const second = await get(fake, '/v2/token', { Authorization: basic('alice', 'wonderland') });
+    const first = await get(fake, '/v2/token?account=alice&scope=repository:org/a:pull&service=gw', { Authorization: basic('alice', 'wonderland') });
+    const second = await get(fake, '/v2/token?account=alice', { Authorization: basic('alice', 'wonderland') });
     assert.equal(first.status, 200);
     assert.equal(second.status, 200);
     assert.equal(first.headers['docker-distribution-api-version'], 'registry/2.0');
     assert.match(String(first.headers['content-type']), /^application\/json/);
     const a = json(first);
     const b = json(second);
-    assert.equal(typeof a.token, 'string');
     assert.ok((a.token as string).length >= 32);
-    assert.notEqual(a.token, b.token);
-    assert.equal(a.expires_in, 300);
+    assert.equal(a.token, b.token, 'the same "registry" token until revoked');
+    assert.equal(a.expires_in, 3600);
+    assert.equal(a.issued_at, b.issued_at);
     assert.match(String(a.issued_at), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
     const issued = Date.parse(String(a.issued_at));
     assert.ok(issued >= before - 1_000 && issued <= Date.now() + 1_000, `issued_at ${String(a.issued_at)} is not now`);
-    assert.deepEqual(fake.issuedTokens.slice(-2), [a.token, b.token]);
+    assert.deepEqual(fake.issuedTokens, [a.token]);
+    fake.revokeToken('alice');
+    const third = json(await get(fake, '/v2/token?account=alice', { Authorization: basic('alice', 'wonderland') }));
+    assert.notEqual(third.token, a.token);
   });
 
-  it('answers a request without Authorization with the token "unauthenticated"', async () => {
-    const res = await get(fake, '/v2/token?scope=repository:org/a:pull');
-    assert.equal(res.status, 200);
-    assert.deepEqual(json(res), { token: 'unauthenticated' });
+  it('answers "unauthenticated" for a public scope whatever the credentials, and when neither scope nor account is asked', async () => {
+    for (const [query, headers] of [
+      ['?account=alice&scope=repository:lib/pub:pull', { Authorization: basic('alice', 'wonderland') }],
+      ['?account=alice&scope=repository:lib/pub:pull', { Authorization: basic('alice', 'WRONG') }],
+      ['?scope=repository:lib/pub:pull', {}],
+      ['', { Authorization: basic('alice', 'wonderland') }],
+      ['', {}],
+    ] as const) {
+      const res = await get(fake, `/v2/token${query}`, headers);
+      assert.equal(res.status, 200, query);
+      const body = json(res);
+      assert.equal(body.token, 'unauthenticated', query);
+      assert.equal(body.expires_in, 180);
+    }
   });
 
-  it('answers a wrong password, an unknown user and a non-Basic header with 401 by default', async () => {
+  it('asks for the password when the scope is private, names no repository with exactly "pull", or an account is given', async () => {
+    for (const query of ['?account=alice', '?scope=repository:org/a:pull', '?scope=repository:lib/pub:pull,push', '?scope=repository:nowhere:pull']) {
+      assert.equal((await get(fake, `/v2/token${query}`)).status, 401, query);
+      assert.equal((await get(fake, `/v2/token${query}`, { Authorization: basic('alice', 'wonderland') })).status, 200, query);
+    }
+  });
+
+  it('answers a wrong password, an unknown user and a non-Basic header with Foreman\'s 401 by default', async () => {
     for (const authorization of [basic('alice', 'nope'), basic('mallory', 'wonderland'), 'Bearer abc', 'Basic !!!']) {
-      const res = await get(fake, '/v2/token', { Authorization: authorization });
+      const res = await get(fake, '/v2/token?account=alice', { Authorization: authorization });
       assert.equal(res.status, 401, authorization);
-      assert.ok(Array.isArray(json(res).errors));
+      assert.match(String((json(res).error as { message?: string } | undefined)?.message), /^Unable to authenticate user/);
       assert.equal(res.body.includes('token'), false);
     }
   });
@@ -76,24 +94,25 @@ describe('fake Katello: token', () => {
   it('honours expiresIn and badPasswordStyle changed at runtime', async () => {
     fake.setOptions({ expiresIn: 42, badPasswordStyle: 'unauthorized-token' });
     try {
-      const good = await get(fake, '/v2/token', { Authorization: basic('alice', 'wonderland') });
+      fake.revokeToken('alice');
+      const good = await get(fake, '/v2/token?account=alice', { Authorization: basic('alice', 'wonderland') });
       assert.equal(json(good).expires_in, 42);
-      const bad = await get(fake, '/v2/token', { Authorization: basic('alice', 'nope') });
+      const bad = await get(fake, '/v2/token?account=alice', { Authorization: basic('alice', 'nope') });
       assert.equal(bad.status, 200);
       assert.deepEqual(json(bad), { token: 'unauthorized' });
     } finally {
-      fake.setOptions({ expiresIn: 300, badPasswordStyle: '401' });
+      fake.setOptions({ expiresIn: 3600, badPasswordStyle: '401' });
     }
   });
 
   it('sees users changed at runtime', async () => {
     fake.setUser('bob', 'first', ['x/y']);
-    assert.equal((await get(fake, '/v2/token', { Authorization: basic('bob', 'first') })).status, 200);
+    assert.equal((await get(fake, '/v2/token?account=bob', { Authorization: basic('bob', 'first') })).status, 200);
     fake.setUser('bob', 'second', ['x/y']);
-    assert.equal((await get(fake, '/v2/token', { Authorization: basic('bob', 'first') })).status, 401);
-    assert.equal((await get(fake, '/v2/token', { Authorization: basic('bob', 'second') })).status, 200);
+    assert.equal((await get(fake, '/v2/token?account=bob', { Authorization: basic('bob', 'first') })).status, 401);
+    assert.equal((await get(fake, '/v2/token?account=bob', { Authorization: basic('bob', 'second') })).status, 200);
     fake.removeUser('bob');
-    assert.equal((await get(fake, '/v2/token', { Authorization: basic('bob', 'second') })).status, 401);
+    assert.equal((await get(fake, '/v2/token?account=bob', { Authorization: basic('bob', 'second') })).status, 401);
   });
 });
 
@@ -105,10 +124,10 @@ describe('fake Katello: badPasswordStyle option at start', () => {
       users: { carol: { password: 'pw', repositories: [] } },
     });
     try {
-      const bad = await get(fake, '/v2/token', { Authorization: basic('carol', 'wrong') });
+      const bad = await get(fake, '/v2/token?account=carol', { Authorization: basic('carol', 'wrong') });
       assert.equal(bad.status, 200);
       assert.deepEqual(json(bad), { token: 'unauthorized' });
-      const good = await get(fake, '/v2/token', { Authorization: basic('carol', 'pw') });
+      const good = await get(fake, '/v2/token?account=carol', { Authorization: basic('carol', 'pw') });
       assert.equal(json(good).expires_in, 90);
       assert.equal(fake.issuedTokens.length, 1, 'the unauthorized string is not an issued token');
     } finally {
@@ -117,34 +136,35 @@ describe('fake Katello: badPasswordStyle option at start', () => {
   });
 });
 
-describe('fake Katello: catalog', () => {
+describe('fake Katello: catalog (registry_proxies_controller.rb catalog)', () => {
   let fake: FakeKatello;
   before(async () => {
     fake = await startFakeKatello({
       users: { alice: { password: 'wonderland', repositories: ['org/a', 'org/b'] } },
       hosts: { 'host-1': ['org/h'] },
+      publicRepositories: ['lib/pub'],
     });
   });
   after(() => fake.stop());
 
-  it("lists a user's repositories for Basic credentials", async () => {
+  it("lists a user's repositories and the public ones, for Basic credentials or the user's token", async () => {
     const res = await get(fake, '/v2/_catalog', { Authorization: basic('alice', 'wonderland') });
     assert.equal(res.status, 200);
-    assert.deepEqual(json(res), { repositories: ['org/a', 'org/b'] });
+    assert.deepEqual(json(res), { repositories: ['lib/pub', 'org/a', 'org/b'] });
+    const token = json(await get(fake, '/v2/token?account=alice', { Authorization: basic('alice', 'wonderland') })).token as string;
+    assert.deepEqual(json(await get(fake, '/v2/_catalog', { Authorization: `Bearer ${token}` })), { repositories: ['lib/pub', 'org/a', 'org/b'] });
   });
 
-  it('answers 401 for wrong credentials and for no credentials', async () => {
+  it('answers 401 for wrong Basic credentials and the public list without any', async () => {
     assert.equal((await get(fake, '/v2/_catalog', { Authorization: basic('alice', 'x') })).status, 401);
-    assert.equal((await get(fake, '/v2/_catalog')).status, 401);
+    assert.deepEqual(json(await get(fake, '/v2/_catalog')), { repositories: ['lib/pub'] });
   });
 
-  it("lists a host's repositories for HostUUID, [] for an unknown host", async () => {
+  it("lists a known host's own repositories for HostUUID, the public ones for an unknown host", async () => {
     const known = await get(fake, '/v2/_catalog', { HostUUID: 'host-1' });
     assert.equal(known.status, 200);
     assert.deepEqual(json(known), { repositories: ['org/h'] });
-    const unknown = await get(fake, '/v2/_catalog', { HostUUID: 'host-unknown' });
-    assert.equal(unknown.status, 200);
-    assert.deepEqual(json(unknown), { repositories: [] });
+    assert.deepEqual(json(await get(fake, '/v2/_catalog', { HostUUID: 'host-unknown' })), { repositories: ['lib/pub'] });
   });
 
   it('sees user and host repositories changed at runtime, and copies lists in', async () => {
@@ -152,12 +172,10 @@ describe('fake Katello: catalog', () => {
     fake.setUser('alice', 'wonderland', repos);
     repos.push('sneaky/alias');
     fake.setHost('host-2', ['h2/r']);
-    assert.deepEqual(json(await get(fake, '/v2/_catalog', { Authorization: basic('alice', 'wonderland') })), {
-      repositories: ['new/one'],
-    });
+    assert.deepEqual(json(await get(fake, '/v2/_catalog', { Authorization: basic('alice', 'wonderland') })), { repositories: ['lib/pub', 'new/one'] });
     assert.deepEqual(json(await get(fake, '/v2/_catalog', { HostUUID: 'host-2' })), { repositories: ['h2/r'] });
     fake.removeHost('host-2');
-    assert.deepEqual(json(await get(fake, '/v2/_catalog', { HostUUID: 'host-2' })), { repositories: [] });
+    assert.deepEqual(json(await get(fake, '/v2/_catalog', { HostUUID: 'host-2' })), { repositories: ['lib/pub'] });
   });
 
   it('answers 404 elsewhere and 405 for other methods', async () => {

@@ -1,39 +1,39 @@
 /**
- * fake-katello.ts — a small, faithful stand-in for the Katello registry endpoints that a smart-proxy
- * container gateway calls (Katello's Api::Registry::RegistryProxiesController, as reached by
- * smart_proxy_container_gateway's ForemanApi), on 127.0.0.1 only.
+ * fake-katello.ts — a stand-in for the Katello endpoints a smart-proxy container gateway talks to,
+ * on 127.0.0.1 only, written from Katello's own code:
+ *  - the registry endpoints smart_proxy_container_gateway's ForemanApi calls
+ *    (app/controllers/katello/api/registry/registry_proxies_controller.rb `token`, `catalog`,
+ *    `optional_authorize`, `require_user_authorization?`, `find_scope_repository`,
+ *    `authenticate_from_request`; Foreman's Api::BaseController#authorize for Basic credentials);
+ *  - the sync pushes Katello makes to the proxy are in katello-sync.ts
+ *    (app/models/katello/concerns/smart_proxy_extensions.rb `sync_container_gateway`).
  *
- * Contract (registryPath defaults to "/v2/"):
- *  - `GET {registryPath}token?account=&scope=&service=`
- *      Authorization: Basic base64(user:pass), known user, right password
- *        → 200 {"token": <fresh random opaque string per call>, "expires_in": <expiresIn, default 300>,
- *               "issued_at": <RFC 3339 now>}
- *      Basic with a wrong password / unknown user, or any other Authorization scheme
- *        → badPasswordStyle '401' (default): 401 with a Basic challenge and a JSON error;
- *          badPasswordStyle 'unauthorized-token': 200 {"token":"unauthorized"} (what some Katello versions do)
- *      no Authorization → 200 {"token":"unauthenticated"}
- *  - `GET {registryPath}_catalog`
- *      with `HostUUID: <uuid>` → {"repositories": [that host's names]}, unknown host → [] (any Authorization is
- *        ignored: the smart proxy sends this one with its own client certificate instead)
- *      with Basic for a known user → {"repositories": [that user's names]}
- *      wrong credentials, or neither header → 401
+ * Token (`GET {registryPath}token?account=&scope=`), as registry_proxies_controller.rb answers:
+ *  - `scope` (the last one, as Rails reads a repeated key) is exactly `repository:NAME:pull` and NAME is
+ *    public (in an environment with registry_unauthenticated_pull): no authentication,
+ *    200 {"token":"unauthenticated","expires_in":180,"issued_at":now} — whatever the credentials.
+ *  - no `scope` and no `account`: the same "unauthenticated" answer, credentials or not.
+ *  - otherwise Foreman's `authorize`: Basic credentials of a known user, else 401
+ *    {"error":{"message":"Unable to authenticate user NAME"}} (badPasswordStyle 'unauthorized-token':
+ *    200 {"token":"unauthorized"}, what older Katellos answered). A known user gets their one
+ *    PersonalAccessToken named "registry", created once and reused: each login moves its expiry to
+ *    now + expiresIn; the answer is {token, expires_in: expires_at - created_at, issued_at: created_at}.
+ * Catalog (`GET {registryPath}_catalog`), as `catalog` after `authenticate_from_request`:
+ *  - Basic of a known user, or `Bearer <that user's live token>` → the user's repositories plus the
+ *    public ones (readable_docker_catalog_as); wrong Basic → 401.
+ *  - `HostUUID: <uuid>` of a known host → exactly that host's repositories (readable_docker_catalog(host)).
+ *  - anything else (an unknown host, no credentials) → the public repositories.
  *    Counted as `hostCatalog` when a HostUUID header is present, else `catalog`.
- *  - anything else → 404 (405 for a non-GET on a known path), JSON error body.
- *  - Every answer carries `Docker-Distribution-API-Version: registry/2.0` and `Content-Type: application/json`.
- *  - Users and hosts are mutable at runtime (`setUser`, `removeUser`, `setHost`, `removeHost`); options are
- *    too (`setOptions`). Repository lists are copied in and out, so callers cannot alias internal state.
- *  - `setMode(mode)` (resolves once in effect):
- *      'up'          — normal; if the listener was closed it listens again on the same port
- *      'down-refuse' — closes the listening socket and every open connection: new connections are refused
- *      'error-500'   — answers every request 500 with a JSON error
- *      'hang'        — reads the request and never answers (the socket stays open until the client gives up,
- *                      the mode changes back — hung requests are then destroyed — or `stop()`)
- *  - `calls` counts requests that reached a handler, per kind, in every mode except down-refuse (nothing
- *    arrives then); `requests` logs each one (method, path, query, hasAuthorization, hasHostUuid, the user
- *    name from a Basic header, the mode and the status; never the password or the header itself).
- *    `resetCounts()` zeroes both in place. `issuedTokens` lists every real token handed out.
- *  - Answers immediately unless `latencyMs` > 0 (applied before every answer, in every mode but hang).
- *  - `stop()` closes the listener and all connections; idempotent.
+ * Anything else → 404 (405 for a non-GET on a known path). Every answer is JSON with
+ * `Docker-Distribution-API-Version: registry/2.0`.
+ *
+ * Test controls: users, hosts and public repositories change at runtime (`setUser`, `removeUser`,
+ * `setHost`, `removeHost`, `setPublic`); `revokeToken(user)` drops a user's token; options change with
+ * `setOptions`. `setMode`: 'up' | 'down-refuse' (listener and connections closed) | 'error-500' |
+ * 'hang' (requests never answered until the mode changes or `stop()`). `calls` counts requests per
+ * kind, `requests` logs each (never a password or a header value but the user name and HostUUID),
+ * `issuedTokens` lists each token created; `resetCounts()` empties them in place. `latencyMs` delays
+ * every answer. `stop()` is idempotent.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -45,8 +45,10 @@ export type BadPasswordStyle = '401' | 'unauthorized-token';
 export interface FakeKatelloOptions {
   /** How a wrong password (or unknown user) is answered at `token`. Default '401'. */
   badPasswordStyle?: BadPasswordStyle;
-  /** `expires_in` of issued tokens, seconds. Default 300. */
+  /** Katello's registry_token_expiration_minutes, in seconds. Default 3600 (Katello's 60 minutes). */
   expiresIn?: number;
+  /** Repositories in lifecycle environments with unauthenticated pull. */
+  publicRepositories?: string[];
   /** Artificial delay before each answer, ms. Default 0 (answer instantly). */
   latencyMs?: number;
   /** Default '/v2/'. Must start and end with '/'. */
@@ -94,8 +96,18 @@ export interface FakeKatello {
   readonly calls: FakeKatelloCalls;
   /** Live array, emptied in place by resetCounts(). */
   readonly requests: FakeKatelloRequest[];
-  /** Every real token issued, in order (not the 'unauthorized'/'unauthenticated' strings). */
+  /** Every token created, in order (not the 'unauthorized'/'unauthenticated' strings; a reused token once). */
   readonly issuedTokens: string[];
+  /** Repository names Katello has, sorted: the public ones and every user's and host's. */
+  repositories(): string[];
+  isPublic(repository: string): boolean;
+  /** Users in Katello's order, with the repositories each may read besides the public ones. */
+  users(): Array<{ name: string; repositories: string[] }>;
+  /** Hosts (subscription facets) and the repositories of their content view environments. */
+  hosts(): Array<{ uuid: string; repositories: string[] }>;
+  setPublic(repositories: readonly string[]): void;
+  /** Drops the user's PersonalAccessToken: the next login creates a new one. */
+  revokeToken(user: string): void;
   setUser(name: string, password: string, repositories: readonly string[]): void;
   removeUser(name: string): void;
   setHost(uuid: string, repositories: readonly string[]): void;
@@ -146,8 +158,26 @@ function parseBasic(header: string | undefined): BasicCredentials | undefined {
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
-function rfc3339Now(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+function rfc3339(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Rails reads a repeated plain query key as its last value. */
+function lastValue(params: URLSearchParams, key: string): string | undefined {
+  const all = params.getAll(key);
+  return all[all.length - 1];
+}
+
+/** ActiveSupport's `blank?` for a query value. */
+function blank(value: string | undefined): boolean {
+  return value === undefined || value.trim() === '';
+}
+
+/** Katello's PersonalAccessToken "registry" of one user. */
+interface PersonalToken {
+  readonly token: string;
+  readonly createdAt: number;
+  expiresAt: number;
 }
 
 function delay(ms: number): Promise<void> {
@@ -161,7 +191,7 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
   }
   const settings = {
     badPasswordStyle: options.badPasswordStyle ?? ('401' as BadPasswordStyle),
-    expiresIn: options.expiresIn ?? 300,
+    expiresIn: options.expiresIn ?? 3600,
     latencyMs: options.latencyMs ?? 0,
   };
   const users = new Map<string, { password: string; repositories: string[] }>();
@@ -170,6 +200,14 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
   }
   const hosts = new Map<string, string[]>();
   for (const [uuid, repositories] of Object.entries(options.hosts ?? {})) hosts.set(uuid, [...repositories]);
+  let publicRepositories = new Set(options.publicRepositories ?? []);
+  const personalTokens = new Map<string, PersonalToken>();
+  const allRepositories = (): string[] => {
+    const names = new Set(publicRepositories);
+    for (const user of users.values()) for (const name of user.repositories) names.add(name);
+    for (const list of hosts.values()) for (const name of list) names.add(name);
+    return [...names].sort();
+  };
 
   const calls = zeroCalls();
   const requests: FakeKatelloRequest[] = [];
@@ -186,10 +224,9 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
   };
   const sendError = (res: http.ServerResponse, entry: FakeKatelloRequest, status: number, code: string, message: string, extra: Record<string, string> = {}): void =>
     send(res, entry, status, { errors: [{ code, message }] }, extra);
-  const unauthorized = (res: http.ServerResponse, entry: FakeKatelloRequest): void =>
-    sendError(res, entry, 401, 'UNAUTHORIZED', 'authentication required', {
-      'WWW-Authenticate': 'Basic realm="Katello"',
-    });
+  // Foreman's Api::BaseController#authorize: render_error('unauthorized') → api/v2/errors/unauthorized.json.
+  const unauthorized = (res: http.ServerResponse, entry: FakeKatelloRequest, login: string | undefined): void =>
+    send(res, entry, 401, { error: { message: `Unable to authenticate user ${login ?? ''}`.trim() } });
 
   const knownUser = (credentials: BasicCredentials | undefined): { repositories: string[] } | undefined => {
     if (credentials === undefined) return undefined;
@@ -238,21 +275,44 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
     if (method !== 'GET') return sendError(res, entry, 405, 'UNSUPPORTED', `${method} not allowed here`);
 
     if (kind === 'token') {
-      if (authorization === undefined) return send(res, entry, 200, { token: 'unauthenticated' });
-      if (knownUser(credentials) === undefined) {
+      // registry_proxies_controller.rb: find_scope_repository, optional_authorize, require_user_authorization?, token.
+      const scope = lastValue(target.searchParams, 'scope');
+      const account = lastValue(target.searchParams, 'account');
+      const scopeParts = (scope ?? '').split(':');
+      const scopeRepository = scopeParts[2] === 'pull' && allRepositories().includes(scopeParts[1] ?? '') ? scopeParts[1] : undefined;
+      const noOneAsked = blank(scope) && blank(account);
+      const publicScope = scopeRepository !== undefined && publicRepositories.has(scopeRepository);
+      if (publicScope || noOneAsked) return send(res, entry, 200, { token: 'unauthenticated', expires_in: 180, issued_at: rfc3339(Date.now()) });
+      const user = knownUser(credentials);
+      if (user === undefined || credentials === undefined) {
         if (settings.badPasswordStyle === 'unauthorized-token') return send(res, entry, 200, { token: 'unauthorized' });
-        return unauthorized(res, entry);
+        return unauthorized(res, entry, credentials?.user);
       }
-      const token = randomBytes(32).toString('base64url');
-      issuedTokens.push(token);
-      return send(res, entry, 200, { token, expires_in: settings.expiresIn, issued_at: rfc3339Now() });
+      const now = Date.now();
+      let personal = personalTokens.get(credentials.user);
+      if (personal === undefined) {
+        personal = { token: randomBytes(32).toString('base64url'), createdAt: now, expiresAt: now };
+        personalTokens.set(credentials.user, personal);
+        issuedTokens.push(personal.token);
+      }
+      personal.expiresAt = now + settings.expiresIn * 1000;
+      return send(res, entry, 200, { token: personal.token, expires_in: Math.floor((personal.expiresAt - personal.createdAt) / 1000), issued_at: rfc3339(personal.createdAt) });
     }
-    if (kind === 'hostCatalog') {
-      return send(res, entry, 200, { repositories: [...(hosts.get(hostUuid ?? '') ?? [])] });
+    // registry_proxies_controller.rb `catalog` after `authenticate_from_request`.
+    const bearer = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+    let reader: { repositories: string[] } | undefined;
+    if (credentials !== undefined) {
+      reader = knownUser(credentials);
+      if (reader === undefined) return unauthorized(res, entry, credentials.user);
+    } else if (bearer !== undefined) {
+      const owner = [...personalTokens.entries()].find(([, personal]) => personal.token === bearer && personal.expiresAt > Date.now())?.[0];
+      reader = owner === undefined ? undefined : users.get(owner);
+    } else if (kind === 'hostCatalog') {
+      const host = hosts.get(hostUuid ?? '');
+      if (host !== undefined) return send(res, entry, 200, { repositories: [...host] });
     }
-    const user = knownUser(credentials);
-    if (user === undefined) return unauthorized(res, entry);
-    return send(res, entry, 200, { repositories: [...user.repositories] });
+    const readable = new Set([...(reader?.repositories ?? []), ...publicRepositories]);
+    return send(res, entry, 200, { repositories: allRepositories().filter((name) => readable.has(name)) });
   };
 
   const server = http.createServer((req, res) => {
@@ -310,11 +370,22 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
     calls,
     requests,
     issuedTokens,
+    repositories: allRepositories,
+    isPublic: (repository) => publicRepositories.has(repository),
+    users: () => [...users.entries()].map(([name, user]) => ({ name, repositories: [...user.repositories] })),
+    hosts: () => [...hosts.entries()].map(([uuid, repositories]) => ({ uuid, repositories: [...repositories] })),
+    setPublic(repositories) {
+      publicRepositories = new Set(repositories);
+    },
+    revokeToken(user) {
+      personalTokens.delete(user);
+    },
     setUser(name, password, repositories) {
       users.set(name, { password, repositories: [...repositories] });
     },
     removeUser(name) {
       users.delete(name);
+      personalTokens.delete(name);
     },
     setHost(uuid, repositories) {
       hosts.set(uuid, [...repositories]);

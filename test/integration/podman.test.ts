@@ -4,39 +4,15 @@
  * root, so nothing touches the machine's own containers.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFakeKatello, type FakeKatello } from '../fake-katello/fake-katello.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
-import { runCommand } from './harness/run-command.js';
+import { podmanAvailable, podmanIn, preparePodmanHome } from './harness/podman.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { seedRegistry, type SeedData } from './harness/seed.js';
-
-const podmanAvailable = spawnSync('podman', ['--version']).status === 0;
-
-/** podman with everything (storage, auth, config) under `dir`: vfs storage, nothing of the machine's own. */
-function podmanIn(dir: string, args: string[]) {
-  const env = {
-    PATH: process.env.PATH ?? '',
-    HOME: dir,
-    XDG_RUNTIME_DIR: join(dir, 'run'),
-    XDG_CONFIG_HOME: join(dir, 'config'),
-    REGISTRY_AUTH_FILE: join(dir, 'auth.json'),
-    CONTAINERS_REGISTRIES_CONF: join(dir, 'registries.conf'),
-    CONTAINERS_CONF: join(dir, 'containers.conf'),
-  };
-  const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', 'vfs', '--cgroup-manager', 'cgroupfs', '--events-backend', 'none'];
-  return runCommand('podman', [...global, ...args], { env, timeoutMs: 120_000 });
-}
-
-function preparePodmanHome(dir: string): void {
-  writeFileSync(join(dir, 'registries.conf'), 'unqualified-search-registries = []\n');
-  writeFileSync(join(dir, 'containers.conf'), '[engine]\nevents_logger = "none"\n');
-  writeFileSync(join(dir, 'auth.json'), '{"auths":{}}');
-}
 
 describe('podman through the gateway', { skip: podmanAvailable ? false : 'podman is not installed (apt-get install -y podman)' }, () => {
   let registry: RunningRegistry;
