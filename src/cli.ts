@@ -13,6 +13,7 @@ import { runChecks } from './check/run-checks.js';
 import { isWorkerProcess, superviseWorkers } from './http/workers.js';
 import { openDatabase } from './store/connect.js';
 import { certificateBundle, rotateSigningKey } from './token/key-admin.js';
+import { importFromKcg } from './kcg-import/command.js';
 
 const EXIT_CONFIG = 2;
 
@@ -153,6 +154,18 @@ program
   .option('-c, --config <file>', 'configuration file (YAML)')
   .option('--activate-in <seconds>', 'start signing with it after this many seconds (time to update registries)', '0')
   .action(rotate);
+
+program
+  .command('import-kcg')
+  .description("take over from smart_proxy_container_gateway: import its repositories, users, hosts, mappings and unexpired tokens; print the equivalent configuration")
+  .option('-c, --config <file>', 'configuration file (YAML) of this gateway: where to import to')
+  .option('--settings <file>', "smart_proxy_container_gateway's settings", '/etc/foreman-proxy/settings.d/container_gateway.yml')
+  .option('--proxy-settings <file>', "smart-proxy's own settings (Foreman URL, certificates, trusted hosts)", '/etc/foreman-proxy/settings.yml')
+  .option('--database <url>', "its database, when not the one its settings name (sqlite://PATH or postgres://...)")
+  .action(async (options: { config?: string; settings: string; proxySettings: string; database?: string }) => {
+    const config = configOrExit(options.config);
+    process.exit(await importFromKcg(config, options, { out: process.stdout, err: process.stderr }));
+  });
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`container-gateway: ${(error as Error).message}\n`);

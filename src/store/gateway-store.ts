@@ -50,6 +50,24 @@ export interface MappingCounts {
   readonly unknownRepositories: number;
 }
 
+/** What another gateway (smart_proxy_container_gateway) knew: see importSnapshot. */
+export interface AccessSnapshot {
+  readonly repositories: ReadonlyMap<string, boolean>;
+  /** Every user, with the repositories mapped to them (possibly none). */
+  readonly userMappings: ReadonlyMap<string, readonly string[]>;
+  /** Every host, with the repositories mapped to it (possibly none). */
+  readonly hostMappings: ReadonlyMap<string, readonly string[]>;
+  readonly tokens: ReadonlyArray<{ readonly username: string; readonly checksum: string; readonly expiresAt: number }>;
+}
+
+export interface SnapshotCounts {
+  readonly repositories: ReplaceCounts;
+  readonly users: MappingCounts;
+  readonly hosts: ReplaceCounts;
+  readonly hostMappings: MappingCounts;
+  readonly tokens: number;
+}
+
 export class GatewayStore {
   private readonly bulk: BulkWrites;
 
@@ -131,49 +149,55 @@ export class GatewayStore {
    * mapping push); mappings of removed repositories go with them.
    */
   async replaceRepositoryList(entries: ReadonlyMap<string, boolean>): Promise<ReplaceCounts> {
-    return this.write(ALL_CHANGED, async (trx) => {
-      const existing = await trx.selectFrom('repositories').select(['id', 'name', 'auth_required']).execute();
-      const removedIds = existing.filter((row) => !entries.has(row.name)).map((row) => Number(row.id));
-      const existingByName = new Map(existing.map((row) => [row.name, row]));
-      const added: Array<{ name: string; auth_required: number }> = [];
-      const nowPrivate: number[] = [];
-      const nowPublic: number[] = [];
-      for (const [name, authRequired] of entries) {
-        const row = existingByName.get(name);
-        if (row === undefined) added.push({ name, auth_required: authRequired ? 1 : 0 });
-        else if ((Number(row.auth_required) === 1) !== authRequired) (authRequired ? nowPrivate : nowPublic).push(Number(row.id));
-      }
-      await this.bulk.deleteWhereIn(trx, 'user_repositories', 'repository_id', removedIds);
-      await this.bulk.deleteWhereIn(trx, 'host_repositories', 'repository_id', removedIds);
-      await this.bulk.deleteWhereIn(trx, 'repositories', 'id', removedIds);
-      await this.bulk.setAuthRequired(trx, nowPrivate, 1);
-      await this.bulk.setAuthRequired(trx, nowPublic, 0);
-      await this.bulk.insertRepositories(trx, added);
-      return { total: entries.size, added: added.length, removed: removedIds.length, changed: nowPrivate.length + nowPublic.length };
-    });
+    return this.write(ALL_CHANGED, (trx) => this.replaceRepositoryListIn(trx, entries));
+  }
+
+  private async replaceRepositoryListIn(trx: Transaction<Database>, entries: ReadonlyMap<string, boolean>): Promise<ReplaceCounts> {
+    const existing = await trx.selectFrom('repositories').select(['id', 'name', 'auth_required']).execute();
+    const removedIds = existing.filter((row) => !entries.has(row.name)).map((row) => Number(row.id));
+    const existingByName = new Map(existing.map((row) => [row.name, row]));
+    const added: Array<{ name: string; auth_required: number }> = [];
+    const nowPrivate: number[] = [];
+    const nowPublic: number[] = [];
+    for (const [name, authRequired] of entries) {
+      const row = existingByName.get(name);
+      if (row === undefined) added.push({ name, auth_required: authRequired ? 1 : 0 });
+      else if ((Number(row.auth_required) === 1) !== authRequired) (authRequired ? nowPrivate : nowPublic).push(Number(row.id));
+    }
+    await this.bulk.deleteWhereIn(trx, 'user_repositories', 'repository_id', removedIds);
+    await this.bulk.deleteWhereIn(trx, 'host_repositories', 'repository_id', removedIds);
+    await this.bulk.deleteWhereIn(trx, 'repositories', 'id', removedIds);
+    await this.bulk.setAuthRequired(trx, nowPrivate, 1);
+    await this.bulk.setAuthRequired(trx, nowPublic, 0);
+    await this.bulk.insertRepositories(trx, added);
+    return { total: entries.size, added: added.length, removed: removedIds.length, changed: nowPrivate.length + nowPublic.length };
   }
 
   /** Replaces every user's mappings with the pushed ones; users are created as needed. */
   async replaceUserMappings(mappings: ReadonlyMap<string, readonly string[]>): Promise<MappingCounts> {
-    return this.write(ALL_CHANGED, async (trx) => {
-      await trx.deleteFrom('user_repositories').execute();
-      const userIds = await this.bulk.ensureNamed(trx, 'users', [...mappings.keys()]);
-      return this.insertMappings(trx, 'user_repositories', userIds, mappings);
-    });
+    return this.write(ALL_CHANGED, (trx) => this.replaceUserMappingsIn(trx, mappings));
+  }
+
+  private async replaceUserMappingsIn(trx: Transaction<Database>, mappings: ReadonlyMap<string, readonly string[]>): Promise<MappingCounts> {
+    await trx.deleteFrom('user_repositories').execute();
+    const userIds = await this.bulk.ensureNamed(trx, 'users', [...mappings.keys()]);
+    return this.insertMappings(trx, 'user_repositories', userIds, mappings);
   }
 
   /** Replaces the list of known hosts; hosts that go lose their mappings. */
   async replaceHosts(uuids: ReadonlySet<string>): Promise<ReplaceCounts> {
-    return this.write(ALL_CHANGED, async (trx) => {
-      const existing = await trx.selectFrom('hosts').select(['id', 'uuid']).execute();
-      const removedIds = existing.filter((row) => !uuids.has(row.uuid)).map((row) => Number(row.id));
-      await this.bulk.deleteWhereIn(trx, 'host_repositories', 'host_id', removedIds);
-      await this.bulk.deleteWhereIn(trx, 'hosts', 'id', removedIds);
-      const known = new Set(existing.map((row) => row.uuid));
-      const added = [...uuids].filter((uuid) => !known.has(uuid));
-      await this.bulk.ensureNamed(trx, 'hosts', added);
-      return { total: uuids.size, added: added.length, removed: removedIds.length, changed: 0 };
-    });
+    return this.write(ALL_CHANGED, (trx) => this.replaceHostsIn(trx, uuids));
+  }
+
+  private async replaceHostsIn(trx: Transaction<Database>, uuids: ReadonlySet<string>): Promise<ReplaceCounts> {
+    const existing = await trx.selectFrom('hosts').select(['id', 'uuid']).execute();
+    const removedIds = existing.filter((row) => !uuids.has(row.uuid)).map((row) => Number(row.id));
+    await this.bulk.deleteWhereIn(trx, 'host_repositories', 'host_id', removedIds);
+    await this.bulk.deleteWhereIn(trx, 'hosts', 'id', removedIds);
+    const known = new Set(existing.map((row) => row.uuid));
+    const added = [...uuids].filter((uuid) => !known.has(uuid));
+    await this.bulk.ensureNamed(trx, 'hosts', added);
+    return { total: uuids.size, added: added.length, removed: removedIds.length, changed: 0 };
   }
 
   /**
@@ -184,11 +208,40 @@ export class GatewayStore {
    */
   async writeHostMappings(mappings: ReadonlyMap<string, readonly string[]>, mode: 'replace' | 'merge'): Promise<MappingCounts> {
     const change = mode === 'replace' || mappings.size !== 1 ? ALL_CHANGED : `host:${[...mappings.keys()][0] ?? ''}`;
-    return this.write(change, async (trx) => {
-      const hostIds = mode === 'replace' ? await this.bulk.idsByName(trx, 'hosts', [...mappings.keys()]) : await this.bulk.ensureNamed(trx, 'hosts', [...mappings.keys()]);
-      if (mode === 'replace') await trx.deleteFrom('host_repositories').execute();
-      else await this.bulk.deleteWhereIn(trx, 'host_repositories', 'host_id', [...hostIds.values()]);
-      return this.insertMappings(trx, 'host_repositories', hostIds, mappings);
+    return this.write(change, (trx) => this.writeHostMappingsIn(trx, mappings, mode));
+  }
+
+  private async writeHostMappingsIn(trx: Transaction<Database>, mappings: ReadonlyMap<string, readonly string[]>, mode: 'replace' | 'merge'): Promise<MappingCounts> {
+    const hostIds = mode === 'replace' ? await this.bulk.idsByName(trx, 'hosts', [...mappings.keys()]) : await this.bulk.ensureNamed(trx, 'hosts', [...mappings.keys()]);
+    if (mode === 'replace') await trx.deleteFrom('host_repositories').execute();
+    else await this.bulk.deleteWhereIn(trx, 'host_repositories', 'host_id', [...hostIds.values()]);
+    return this.insertMappings(trx, 'host_repositories', hostIds, mappings);
+  }
+
+  /**
+   * Everything a running smart_proxy_container_gateway knew, in one transaction: its repository
+   * list, users with their mappings, hosts with theirs, and the checksums of tokens it issued (so
+   * they keep working). Replaces what the gateway had, so running it twice changes nothing more.
+   */
+  async importSnapshot(snapshot: AccessSnapshot): Promise<SnapshotCounts> {
+    return this.write(ALL_CHANGED, async (trx) => {
+      const repositories = await this.replaceRepositoryListIn(trx, snapshot.repositories);
+      const users = await this.replaceUserMappingsIn(trx, snapshot.userMappings);
+      const hosts = await this.replaceHostsIn(trx, new Set(snapshot.hostMappings.keys()));
+      const hostMappings = await this.writeHostMappingsIn(trx, snapshot.hostMappings, 'replace');
+      const userIds = await this.bulk.ensureNamed(trx, 'users', [...new Set(snapshot.tokens.map((token) => token.username))]);
+      let tokens = 0;
+      for (const token of snapshot.tokens) {
+        const userId = userIds.get(token.username);
+        if (userId === undefined) continue;
+        await trx
+          .insertInto('tokens')
+          .values({ user_id: userId, token_checksum: token.checksum, expires_at: token.expiresAt })
+          .onConflict((oc) => oc.column('token_checksum').doUpdateSet({ user_id: userId, expires_at: token.expiresAt }))
+          .execute();
+        tokens += 1;
+      }
+      return { repositories, users, hosts, hostMappings, tokens };
     });
   }
 
