@@ -175,7 +175,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       flatpakIndexPath: config.backend.flatpakIndexPath,
       publicUrl,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: config.tokens.services[0] ?? publicUrl.host },
-      pushEnabled: policy.grantsPush,
+      writesEnabled: policy.grantsWrites,
     });
   });
   await app.register(healthPlugin, {

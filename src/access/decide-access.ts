@@ -18,11 +18,11 @@ export interface AccessFacts {
   readonly providerActions?: readonly RepositoryAction[];
 }
 
-export type DenyReason = 'credentials-required' | 'unknown-repository' | 'login-required' | 'not-mapped' | 'push-not-granted';
+export type DenyReason = 'credentials-required' | 'unknown-repository' | 'login-required' | 'not-mapped' | 'push-not-granted' | 'delete-not-granted';
 
 export type Decision =
   | { readonly outcome: 'grant'; readonly reason: 'public' | 'mapped' | 'provider' | 'authenticated' | 'listing' }
-  /** `denied`: the caller may see the repository but not do this to it (push), so saying so discloses nothing. */
+  /** `denied`: the caller may see the repository but not do this to it (push, delete), so saying so discloses nothing. */
   | { readonly outcome: 'deny'; readonly reason: DenyReason; readonly answer: 'challenge' | 'name-unknown' | 'denied' };
 
 const NO_FACTS: AccessFacts = { repository: undefined, callerMapped: false };
@@ -56,11 +56,10 @@ function decideRepository(identity: Identity, actions: readonly RepositoryAction
           ? 'provider'
           : undefined;
   if (pullBy === undefined) return unseen(identity, repository !== undefined);
-  if (actions.every((action) => action === 'pull' || granted.includes(action))) {
-    return { outcome: 'grant', reason: actions.includes('push') ? 'provider' : pullBy };
-  }
+  const missing = actions.find((action) => action !== 'pull' && !granted.includes(action));
+  if (missing === undefined) return { outcome: 'grant', reason: actions.length > 1 ? 'provider' : pullBy };
   // Anonymous callers are asked to log in: a user may be granted what they are not.
-  return { outcome: 'deny', reason: 'push-not-granted', answer: identity.kind === 'anonymous' ? 'challenge' : 'denied' };
+  return { outcome: 'deny', reason: missing === 'delete' ? 'delete-not-granted' : 'push-not-granted', answer: identity.kind === 'anonymous' ? 'challenge' : 'denied' };
 }
 
 /** A repository the caller may not pull: missing and hidden are the same answer. */

@@ -1,8 +1,9 @@
 /**
- * The audit log: every access decision that denies a repository, every login (success or failure, who and
- * from where, never the password), and every management update (who, which endpoint, what
- * changed as counts). One JSON line each with `audit: true`, to stdout or a file
- * (audit.destination), separate from the request log so it can be kept longer.
+ * The audit log: every access decision that denies a repository, every login (success or failure,
+ * who and from where, never the password), every manifest or blob deleted (who, which, by what
+ * reference) and every management update (who, which endpoint, what changed as counts). One JSON
+ * line each with `audit: true`, to stdout or a file (audit.destination), separate from the request
+ * log so it can be kept longer.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -48,6 +49,9 @@ const auditPlugin: FastifyPluginAsync<{ audit: Logger }> = async (app, { audit }
     }
     if (request.loginLog !== undefined && request.loginLog.outcome !== 'anonymous') {
       audit.info({ user: request.loginLog.user, outcome: request.loginLog.outcome, status: reply.statusCode, address: request.ip }, 'login');
+    }
+    if (request.deletion !== undefined) {
+      audit.info({ ...who(request.identity), repository: request.deletion.repository, reference: request.deletion.reference, status: reply.statusCode, address: request.ip }, 'deleted');
     }
     if (request.managementChange !== undefined) {
       audit.info({ by: request.managementCaller?.name, address: request.ip, ...request.managementChange }, 'management update');

@@ -27,12 +27,12 @@ export interface BackendRequest {
   readonly signal?: AbortSignal;
 }
 
-/** A push request: the client's body streamed through, never buffered. */
+/** A push request: the client's body streamed through, never buffered (or a small document the gateway writes itself). */
 export interface BackendWrite {
   readonly method: BackendWriteMethod | 'GET';
   readonly url: URL;
   readonly headers: Record<string, string>;
-  readonly body: Readable | null;
+  readonly body: Readable | Buffer | null;
   readonly signal?: AbortSignal;
 }
 
@@ -117,7 +117,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   const route = (url: URL, method: string, requestHeaders: Record<string, string>): Routed | Promise<Routed> => {
     const apiPath = location.apiPathOf(url);
     if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
-    const scope = scopeOfBackendRequest(apiPath, method);
+    const scope = scopeOfBackendRequest(apiPath, method, url.search);
     const authorization = credentials.authorizationFor(scope);
     const withAuthorization = (value: string | undefined): Routed => ({
       dispatcher: pool,
@@ -163,9 +163,21 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     },
   };
 
-  /** One request with a streamed answer (and perhaps a streamed body), robot credentials added. */
+  /**
+   * One request with a streamed answer (and perhaps a body), robot credentials added. A request
+   * without a streamed body (a mount, a DELETE, a document the gateway writes) that the backend
+   * refuses with 401 gets one more try with fresh credentials; a streamed body cannot be sent twice.
+   */
   async function sendRequest(request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
-    const { dispatcher, headers } = await route(request.url, request.method, request.headers);
+    const routed = await route(request.url, request.method, request.headers);
+    const response = await sendRouted(routed, request);
+    const replayable = request.body === null || Buffer.isBuffer(request.body);
+    if (!replayable || !retryAfterRefusal(routed, response.statusCode, response.headers)) return response;
+    await response.body.dump();
+    return sendRouted(await route(request.url, request.method, request.headers), request);
+  }
+
+  async function sendRouted({ dispatcher, headers }: Routed, request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
     try {
       return await dispatcher.request({
         origin: request.url.origin,

@@ -69,7 +69,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   async function fetchToken(challenge: BearerChallenge, scope: string): Promise<string> {
     const url = new URL(challenge.realm);
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
-    if (scope !== '') url.searchParams.set('scope', scope);
+    for (const one of scope.split(' ')) if (one !== '') url.searchParams.append('scope', one);
     url.searchParams.set('account', options.username);
     let response: Dispatcher.ResponseData;
     try {
@@ -148,13 +148,20 @@ export function parseBearerChallenge(value: string | undefined, base: URL): Bear
 }
 
 /**
- * The token scope a backend request needs, from its path and method (what the backend's own
- * challenge would name): pull for reads, pull+push for writes, the catalog for `_catalog`.
+ * The token scope a backend request needs, from its API path, query and method (what the
+ * backend's own challenge would name, as Distribution's appendAccessRecords does): pull for reads,
+ * delete for DELETE, pull+push for other writes — plus pull on `from` for a cross-repository
+ * mount — and the catalog for `_catalog`. Several scopes are space-separated.
  */
-export function scopeOfBackendRequest(pathname: string, method: string): string {
+export function scopeOfBackendRequest(pathname: string, method: string, search = ''): string {
   if (pathname === '/v2/_catalog') return 'registry:catalog:*';
   const match = /^\/v2\/(.+)\/(?:manifests|blobs|tags|referrers)\//.exec(pathname);
   if (match === null) return '';
-  const reading = method === 'GET' || method === 'HEAD';
-  return `repository:${match[1] ?? ''}:${reading ? 'pull' : 'pull,push'}`;
+  const name = match[1] ?? '';
+  if (method === 'GET' || method === 'HEAD') return `repository:${name}:pull`;
+  if (method === 'DELETE' && !pathname.includes('/blobs/uploads/')) return `repository:${name}:delete`;
+  const query = new URLSearchParams(search);
+  const from = query.get('from');
+  const mount = method === 'POST' && query.has('mount') && from !== null && from !== '' && from !== name;
+  return mount ? `repository:${name}:pull,push repository:${from}:pull` : `repository:${name}:pull,push`;
 }

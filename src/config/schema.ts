@@ -23,7 +23,7 @@ const tlsPeer = z
 const positiveMs = z.number().int().positive();
 
 const providerName = z.enum(['katello', 'static', 'kubernetes']);
-const action = z.enum(['pull', 'push']);
+const action = z.enum(['pull', 'push', 'delete']);
 /** Repository globs: `*` within a path segment, `**` across segments (picomatch). */
 const repositoryGlob = z.string().min(1).regex(/^[a-z0-9._*?{},\[\]/-]+$/, 'must be a repository name glob (lower case, `*`, `**`, `?`, `{a,b}`)');
 
@@ -168,6 +168,7 @@ export const configSchema = z
                 namespace: z.string().min(1).nullable().default(null),
                 pullVerb: z.string().min(1).default('get'),
                 pushVerb: z.string().min(1).default('update'),
+                deleteVerb: z.string().min(1).default('delete'),
               })
               .strict()
               .prefault({}),

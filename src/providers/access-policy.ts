@@ -7,7 +7,7 @@
  */
 import { decideAccess, type AccessFacts, type Decision } from '../access/decide-access.js';
 import type { Identity, UserIdentity } from '../access/identity.js';
-import { repositoryPull, repositoryPush, type RepositoryAction, type RequiredAccess } from '../access/required-access.js';
+import { repositoryDelete, repositoryPull, repositoryPush, type RepositoryAction, type RequiredAccess } from '../access/required-access.js';
 import { visibleRepositories } from '../access/visible-repositories.js';
 import type { BackendCatalog } from '../registry/backend-catalog.js';
 import type { AccessFactsCache } from '../store/access-facts-cache.js';
@@ -24,8 +24,8 @@ export interface AccessPolicy {
   grantedActions(identity: UserIdentity, repository: string, wanted: readonly RepositoryAction[]): Promise<readonly RepositoryAction[]>;
   /** Whether a gateway token may carry `registry:catalog:*`. */
   listsWholeCatalog(identity: UserIdentity): boolean;
-  /** A provider that can grant push is configured. */
-  readonly grantsPush: boolean;
+  /** A provider that can grant push and delete is configured (Katello's grants pulls only). */
+  readonly grantsWrites: boolean;
 }
 
 export function createAccessPolicy(deps: { facts: AccessFactsCache; providers: readonly IdentityProvider[]; backendCatalog?: BackendCatalog }): AccessPolicy {
@@ -44,14 +44,14 @@ export function createAccessPolicy(deps: { facts: AccessFactsCache; providers: r
     if (required.type !== 'repository') return decideAccess(identity, required);
     const known = await facts.factsFor(identity, required.name);
     // Providers are asked only when the repository list does not already grant it (a Kubernetes review costs a call).
-    const needsProvider = policyProviders.length > 0 && (required.actions.includes('push') || decideAccess(identity, required, known).outcome === 'deny');
+    const needsProvider = policyProviders.length > 0 && (required.actions.length > 1 || decideAccess(identity, required, known).outcome === 'deny');
     const withProvider: AccessFacts = needsProvider ? { ...known, providerActions: await providerActions(identity, required.name, required.actions) } : known;
     return decideAccess(identity, required, withProvider);
   }
 
   return {
     authorize,
-    grantsPush: policyProviders.length > 0,
+    grantsWrites: policyProviders.length > 0,
     async catalogOf(identity) {
       const listed = await facts.visibleRepositories(identity);
       if (backendCatalog === undefined || policyProviders.length === 0) return listed;
@@ -69,6 +69,7 @@ export function createAccessPolicy(deps: { facts: AccessFactsCache; providers: r
       const granted: RepositoryAction[] = [];
       if ((await authorize(identity, repositoryPull(repository))).outcome === 'grant') granted.push('pull');
       if (wanted.includes('push') && (await authorize(identity, repositoryPush(repository))).outcome === 'grant') granted.push('push');
+      if (wanted.includes('delete') && (await authorize(identity, repositoryDelete(repository))).outcome === 'grant') granted.push('delete');
       return granted.filter((action) => wanted.includes(action));
     },
     listsWholeCatalog: (identity) => providers.some((provider) => provider.listsWholeCatalog?.(identity) === true),

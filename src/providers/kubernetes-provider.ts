@@ -24,7 +24,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   const authorization = config.authorization;
 
   function attributesFor(repository: string, action: RepositoryAction): ResourceAttributes {
-    const verb = action === 'push' ? authorization.pushVerb : authorization.pullVerb;
+    const verb = action === 'push' ? authorization.pushVerb : action === 'delete' ? authorization.deleteVerb : authorization.pullVerb;
     const common = { verb, group: authorization.group, resource: authorization.resource, ...(authorization.subresource === '' ? {} : { subresource: authorization.subresource }) };
     if (authorization.namespace !== null) return { ...common, namespace: authorization.namespace };
     const slash = repository.indexOf('/');

@@ -41,21 +41,6 @@ export async function serveBlob(name: string, digest: string, request: FastifyRe
   return relayWithoutBody(await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, {}), reply);
 }
 
-export async function serveReferrers(
-  name: string,
-  digest: string,
-  query: URLSearchParams,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  deps: ContentDeps,
-): Promise<unknown> {
-  const artifactType = query.get('artifactType');
-  const search = artifactType === null ? '' : `?${new URLSearchParams({ artifactType }).toString()}`;
-  const outcome = await fetchFromBackend(`/v2/${name}/referrers/${digest}${search}`, 'MANIFEST_UNKNOWN', request, reply, deps, {});
-  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  return reply.code(outcome.status).headers(outcome.headers).send(outcome.body);
-}
-
 async function fetchFromBackend(
   pathAndQuery: string,
   notFoundCode: OciCode,

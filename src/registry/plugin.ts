@@ -8,20 +8,21 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Decision } from '../access/decide-access.js';
 import type { Identity } from '../access/identity.js';
-import { repositoryPull, repositoryPush, type RequiredAccess } from '../access/required-access.js';
+import { repositoryPull, type RequiredAccess } from '../access/required-access.js';
 import type { BackendClient } from '../backend/client.js';
 import type { DeliveryPolicy } from '../backend/content.js';
 import type { ManifestCache } from '../backend/manifest-cache.js';
 import type { RedirectCache } from '../backend/redirect-cache.js';
-import { Challenge, RegistryError } from '../errors/registry-error.js';
+import { RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
-import { serveBlob, serveManifest, serveReferrers } from './content-handlers.js';
+import { serveBlob, serveManifest } from './content-handlers.js';
+import { denialError, type ChallengeSettings } from './denial.js';
+import { serveReferrers } from './referrers.js';
+import { createWriteHandler } from './write-handlers.js';
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
 import { serveSearch } from './search-handler.js';
 import { serveFlatpakIndex } from './flatpak-index.js';
-import { isValidRepositoryName } from './grammar.js';
-import { forwardPush, MAX_MANIFEST_BYTES } from './push-handlers.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -37,9 +38,9 @@ export interface RegistryDependencies {
   readonly flatpakIndexPath: string;
   readonly publicUrl: URL;
   /** Where clients fetch tokens: realm and service of every Bearer challenge. */
-  readonly challenge: { readonly realm: string; readonly service: string };
-  /** A provider that can grant push is configured (static, kubernetes); otherwise push verbs are refused outright. */
-  readonly pushEnabled: boolean;
+  readonly challenge: ChallengeSettings;
+  /** A provider that can grant push and delete is configured (static, kubernetes); otherwise write verbs are refused outright. */
+  readonly writesEnabled: boolean;
 }
 
 declare module 'fastify' {
@@ -50,8 +51,9 @@ declare module 'fastify' {
 }
 
 const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
-  if (!deps.pushEnabled) {
-    // Push verbs are refused before identity or body parsing: with Katello alone this gateway serves pulls only.
+  const handleWrite = createWriteHandler({ backend: deps.backend, authorize: deps.authorize, publicUrl: deps.publicUrl, challenge: deps.challenge, log: app.log });
+  if (!deps.writesEnabled) {
+    // Write verbs are refused before identity or body parsing: with Katello alone this gateway serves pulls only.
     app.route({
       method: ['POST', 'PUT', 'PATCH', 'DELETE'],
       url: '/v2/*',
@@ -70,37 +72,9 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       handler: async (request, reply) => {
         reply.header(API_VERSION_HEADER, API_VERSION);
         const { path, query } = splitUrl(request.raw.url ?? '/');
-        return push(parseRegistryPath(path), path, new URLSearchParams(query), request, reply);
+        return handleWrite(parseRegistryPath(path), path, new URLSearchParams(query), request, reply);
       },
     });
-  }
-
-  async function push(route: RegistryPath, path: string, query: URLSearchParams, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    request.routeFamily = route.kind;
-    const isUpload = route.kind === 'upload';
-    if (!(isUpload || (route.kind === 'manifest' && request.method === 'PUT'))) {
-      throw new RegistryError('UNSUPPORTED', { message: 'deleting manifests and blobs is not supported' });
-    }
-    const required = repositoryPush(route.name);
-    const decision = await deps.authorize(request.identity, required);
-    request.accessLog = { repository: route.name, decision: decision.outcome, reason: decision.reason };
-    if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
-    if (isUpload && query.has('mount')) await keepMountIfPullable(query, request.identity);
-    await forwardPush(request, reply, deps.backend, deps.publicUrl, {
-      path,
-      query,
-      ...(isUpload ? { notFoundCode: 'BLOB_UPLOAD_UNKNOWN' } : { notFoundCode: 'NAME_UNKNOWN', maxBodyBytes: MAX_MANIFEST_BYTES }),
-    });
-  }
-
-  /** A cross-repository mount reads `from`: without pull there, it becomes a plain upload (as in Distribution). */
-  async function keepMountIfPullable(query: URLSearchParams, identity: Identity): Promise<void> {
-    const from = query.get('from') ?? '';
-    const pullable = isValidRepositoryName(from) && (await deps.authorize(identity, repositoryPull(from))).outcome === 'grant';
-    if (!pullable) {
-      query.delete('mount');
-      query.delete('from');
-    }
   }
 
   const read = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
@@ -109,7 +83,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     const route = parseRegistryPath(path);
     request.routeFamily = route.kind;
     if (route.kind === 'upload') {
-      if (deps.pushEnabled) return push(route, path, new URLSearchParams(query), request, reply);
+      if (deps.writesEnabled) return handleWrite(route, path, new URLSearchParams(query), request, reply);
       throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
     }
     const required = requiredAccessOf(route);
@@ -149,23 +123,6 @@ function requiredAccessOf(route: Exclude<RegistryPath, { kind: 'upload' }>): Req
   }
 }
 
-/** Turns a denial into what goes on the wire; the same for "missing" and "hidden" by construction. */
-function denialError(
-  decision: Extract<Decision, { outcome: 'deny' }>,
-  required: RequiredAccess,
-  challenge: RegistryDependencies['challenge'],
-  identity: Identity,
-): RegistryError {
-  if (decision.answer === 'name-unknown') return new RegistryError('NAME_UNKNOWN');
-  if (decision.answer === 'denied') return new RegistryError('DENIED', { message: 'push to this repository is not granted' });
-  const presentedToken = identity.kind !== 'anonymous' || identity.withToken;
-  return new Challenge({
-    ...challenge,
-    ...(required.type === 'repository' ? { scope: `repository:${required.name}:${required.actions.join(',')}` } : {}),
-    ...(required.type === 'repository' && presentedToken ? { error: 'insufficient_scope' as const } : {}),
-  });
-}
-
 async function dispatch(
   route: Exclude<RegistryPath, { kind: 'upload' }>,
   query: string,
@@ -185,7 +142,7 @@ async function dispatch(
     case 'blob':
       return serveBlob(route.name, route.digest, request, reply, deps);
     case 'referrers':
-      return serveReferrers(route.name, route.digest, new URLSearchParams(query), request, reply, deps);
+      return serveReferrers(deps.backend, route.name, route.digest, new URLSearchParams(query), reply);
   }
 }
 

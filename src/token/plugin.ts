@@ -10,7 +10,7 @@
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { UserIdentity } from '../access/identity.js';
-import type { RepositoryAction } from '../access/required-access.js';
+import { isRepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AccessPolicy } from '../providers/access-policy.js';
 import type { IdentityProvider } from '../providers/provider.js';
@@ -154,7 +154,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
         continue;
       }
       if (scope.type !== 'repository') continue;
-      const wanted = scope.actions.filter((action): action is RepositoryAction => action === 'pull' || action === 'push');
+      const wanted = scope.actions.filter(isRepositoryAction);
       if (wanted.length === 0) continue;
       const granted = await deps.policy.grantedActions(identity, scope.name, wanted);
       entries.push({ type: 'repository', name: scope.name, actions: [...granted] });
