@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const order = ['unit', 'http', 'fake-katello', 'fake-kubernetes', 'integration'];
+const order = ['unit', 'http', 'fake-katello', 'fake-kubernetes', 'integration', 'conformance'];
 const only = process.argv.slice(2);
 const files = order
   .filter((suite) => only.length === 0 || only.includes(suite))

@@ -109,8 +109,9 @@ function client(gateway: RunningGateway) {
     assert.equal(response.status, 200, response.body.toString());
     return json<TokenBody>(response).token;
   };
-  const get = (path: string, token?: string) => httpRequest(`${gateway.url}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
-  return { login, tokenFor, get };
+  const request = (method: string, path: string, token?: string) => httpRequest(`${gateway.url}${path}`, { method, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+  const get = (path: string, token?: string) => request('GET', path, token);
+  return { login, tokenFor, get, request };
 }
 
 /** A fake API server, a backend and a gateway using the kubernetes provider, torn down together. */
@@ -263,6 +264,16 @@ describe('kubernetes provider: API server up (default cacheSeconds 30)', () => {
     assert.deepEqual(decodeJwt(carolToken).payload.access, [{ type: 'repository', name: 'release/tool', actions: ['pull'] }]);
     assert.equal((await api.get('/v2/release/tool/tags/list', carolToken)).status, 200);
     assert.equal((await api.get('/v2/release/tool/tags/list', aliceToken)).status, 404);
+  });
+
+  it('push and delete are reviews of their own verbs (update, delete): the group may push but not delete', async () => {
+    const carolToken = await api.tokenFor(CAROL_TOKEN, 'repository:release/tool:pull,push,delete');
+    assert.deepEqual(decodeJwt(carolToken).payload.access, [{ type: 'repository', name: 'release/tool', actions: ['pull', 'push'] }]);
+    const asked = sarsFor(fake, 'release', 'tool').map((review) => review.spec.resourceAttributes?.verb);
+    assert.ok(asked.includes('update') && asked.includes('delete'), asked.join(','));
+    const refused = await api.request('DELETE', `/v2/release/tool/manifests/sha256:${'a'.repeat(64)}`, carolToken);
+    assert.equal(refused.status, 403);
+    assert.equal(errorCode(refused), 'DENIED');
   });
 
   it('a token the cluster does not know is 401 at /v2/token, with no token', async () => {

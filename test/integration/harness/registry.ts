@@ -3,7 +3,7 @@
  *
  * Contract:
  *  - `startRegistry()` creates a fresh temp dir (`dataDir`), writes `dataDir/config.yml` (filesystem
- *    storage rooted at `dataDir`, `http.addr: 127.0.0.1:<free port>`, no auth, deletes enabled,
+ *    storage rooted at `dataDir`, `http.addr: 127.0.0.1:<free port>`, no auth, deletes enabled (unless not),
  *    log level warn, access log off, no storage health check, no upload purging), spawns
  *    `docker-registry serve dataDir/config.yml` and resolves once `GET /v2/` answers 200 (polled, at most
  *    ~10 s). It rejects with the registry's stderr if the process dies or never becomes ready (and then
@@ -36,6 +36,8 @@ export interface StartRegistryOptions {
    * Pulp does behind a capsule's Apache at `/pulpcore_registry/`. Starts and ends with `/`.
    */
   prefix?: string;
+  /** Distribution's `storage.delete.enabled`; default true. */
+  deleteEnabled?: boolean;
 }
 
 export interface RunningRegistry {
@@ -115,7 +117,7 @@ export function findFreePort(): Promise<number> {
   });
 }
 
-function registryConfigYaml(dataDir: string, port: number, prefix: string | undefined): string {
+function registryConfigYaml(dataDir: string, port: number, prefix: string | undefined, deleteEnabled: boolean): string {
   // JSON strings are valid YAML scalars, which keeps odd temp paths safe.
   const q = (s: string): string => JSON.stringify(s);
   return [
@@ -129,7 +131,7 @@ function registryConfigYaml(dataDir: string, port: number, prefix: string | unde
     '  filesystem:',
     `    rootdirectory: ${q(dataDir)}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${deleteEnabled ? 'true' : 'false'}`,
     '  redirect:',
     '    disable: true',
     '  maintenance:',
@@ -199,7 +201,7 @@ class RegistryStartError extends Error {
 async function startOnce(dataDir: string, opts: StartRegistryOptions): Promise<RunningRegistry> {
   const port = await findFreePort();
   const configPath = path.join(dataDir, 'config.yml');
-  await writeFile(configPath, registryConfigYaml(dataDir, port, opts.prefix) + authYaml(opts.auth));
+  await writeFile(configPath, registryConfigYaml(dataDir, port, opts.prefix, opts.deleteEnabled ?? true) + authYaml(opts.auth));
 
   const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],
