@@ -41,6 +41,20 @@ describe('container-gateway CLI', () => {
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
   });
 
+  it('every problem of every phase in one run: a bad listen address, a bad mode and a short token; a port above 65535 exits 2 too', () => {
+    const file = join(dir, 'all-phases.yaml');
+    writeFileSync(file, 'server:\n  listen: "127.0.0.1"\nbackend:\n  mode: sideways\nmanagement:\n  tokens: ["short"]\n');
+    const result = cli(['check', '--config', file]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /server\.listen: /);
+    assert.match(result.stderr, /backend\.mode: /);
+    assert.match(result.stderr, /management\.tokens\.0: /);
+    const port = cli(['check'], { CG_CONFIG: '/dev/null', CG_SERVER_LISTEN: '127.0.0.1:70000' });
+    assert.equal(port.status, 2, port.stderr);
+    assert.match(port.stderr, /server\.listen: /);
+    assert.doesNotMatch(port.stderr, /Invalid URL/);
+  });
+
   it('an unreadable certificate file exits 2 naming the key', () => {
     const result = cli(['check'], { CG_CONFIG: '/dev/null', CG_BACKEND_TLS_CA: '/nonexistent/ca.pem' });
     assert.equal(result.status, 2);
