@@ -22,6 +22,7 @@ import { serveSearch } from './search-handler.js';
 import { serveFlatpakIndex } from './flatpak-index.js';
 import { isValidRepositoryName } from './grammar.js';
 import { forwardPush, MAX_MANIFEST_BYTES } from './push-handlers.js';
+import { checkPushQuery, pushRequestKind, refuseFormBody } from './push-query.js';
 
 export interface RegistryDependencies {
   readonly backend: BackendClient;
@@ -85,16 +86,19 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     const decision = await deps.authorize(request.identity, required);
     request.accessLog = { repository: route.name, decision: decision.outcome, reason: decision.reason };
     if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
-    if (isUpload && query.has('mount')) await keepMountIfPullable(query, request.identity);
+    // Only checked values reach the backend: no form body, no parameter it would read that we did not.
+    refuseFormBody(request.headers['content-type']);
+    const checked = checkPushQuery(pushRequestKind(path, isUpload), query);
+    if (checked.has('mount')) await keepMountIfPullable(checked, request.identity);
     await forwardPush(request, reply, deps.backend, deps.publicUrl, {
       path,
-      query,
+      query: new URLSearchParams([...checked]),
       ...(isUpload ? { notFoundCode: 'BLOB_UPLOAD_UNKNOWN' } : { notFoundCode: 'NAME_UNKNOWN', maxBodyBytes: MAX_MANIFEST_BYTES }),
     });
   }
 
   /** A cross-repository mount reads `from`: without pull there, it becomes a plain upload (as in Distribution). */
-  async function keepMountIfPullable(query: URLSearchParams, identity: Identity): Promise<void> {
+  async function keepMountIfPullable(query: Map<string, string>, identity: Identity): Promise<void> {
     const from = query.get('from') ?? '';
     const pullable = isValidRepositoryName(from) && (await deps.authorize(identity, repositoryPull(from))).outcome === 'grant';
     if (!pullable) {

@@ -24,7 +24,7 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export interface PushTarget {
   /** Backend path (already validated by parseRegistryPath). */
   readonly path: string;
-  /** The query as the client sent it (upload `_state`, `digest`, `mount`/`from`). */
+  /** The checked query (registry/push-query.ts): upload `_state`, `digest`, `mount`/`from`. */
   readonly query: URLSearchParams;
   readonly notFoundCode: 'BLOB_UPLOAD_UNKNOWN' | 'NAME_UNKNOWN';
   /** A body larger than this is refused (manifests); uploads are unbounded. */
