@@ -107,7 +107,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   const credentials: BackendCredentials =
     config.auth === undefined
       ? NO_CREDENTIALS
-      : createBackendCredentials({ baseUrl: config.url, ...config.auth, dispatcherFor, timeoutMs: config.timeouts.headersMs });
+      : createBackendCredentials({ baseUrl: config.url, ...config.auth, allowedRealms: config.allowedRealms, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
   type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };

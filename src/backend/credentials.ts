@@ -6,8 +6,13 @@
  * token flow (Docker token auth: the realm answers a token for the robot's Basic credentials,
  * per scope), anything else means Basic. Tokens are kept per scope until shortly before they
  * expire; a 401 drops the scope's token so the next attempt fetches a new one.
+ *
+ * The credentials go only to the backend's own origin, the gateway's own token endpoint and the
+ * realms the operator listed (Distribution's realmAllowed): a challenge is what the backend
+ * says, and a backend that names someone else's token service must not hand them the robot.
  */
-import { request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 
 /** Renew this long before the backend token's expiry. */
@@ -35,6 +40,8 @@ export interface CredentialOptions {
   readonly baseUrl: URL;
   readonly username: string;
   readonly password: string;
+  /** Token services besides the backend's own origin that may receive the credentials. */
+  readonly allowedRealms: readonly URL[];
   /** For the probe and the realm (which may be anywhere): the dispatcher the client uses. */
   readonly dispatcherFor: (url: URL) => Dispatcher;
   readonly timeoutMs: number;
@@ -66,6 +73,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   }
 
   async function fetchToken(challenge: BearerChallenge, scope: string): Promise<string> {
+    if (!isRealmAllowed(challenge.realm, options.baseUrl, options.allowedRealms)) throw realmRefused(challenge.realm);
     const url = new URL(challenge.realm);
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
     if (scope !== '') url.searchParams.set('scope', scope);
@@ -128,6 +136,47 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
       return true;
     },
   };
+}
+
+/**
+ * Whether a token service may receive the robot credentials: the backend's own origin, or an
+ * allowed entry's origin with the same path (an entry without a path allows its whole origin).
+ */
+export function isRealmAllowed(realm: URL, backendUrl: URL, allowed: readonly URL[]): boolean {
+  if (realm.origin === backendUrl.origin) return true;
+  return allowed.some((entry) => entry.origin === realm.origin && (entry.pathname === '/' || entry.pathname === realm.pathname));
+}
+
+function realmRefused(realm: URL): RegistryError {
+  const named = `${realm.origin}${realm.pathname}`;
+  return new RegistryError('BACKEND_ERROR', {
+    message: `the backend sends the gateway to the token service ${named}, which may not receive its credentials (not listed in backend.auth.realms)`,
+    detail: { realm: named },
+  });
+}
+
+/**
+ * For `check`: asks the backend how it wants credentials, as the gateway would, and says
+ * whether the token service its challenge names may receive them.
+ */
+export async function checkRobotRealm(config: GatewayConfig['backend']): Promise<{ status: 'ok' | 'FAIL'; what: string; detail: string }> {
+  const url = new URL('/v2/', config.url);
+  const tls = config.tls;
+  const dispatcher = new Agent({ connect: { ...(tls?.ca === undefined ? {} : { ca: tls.ca }), ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) } });
+  try {
+    const response = await undiciRequest(url, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    await response.body.dump();
+    const challenge = response.statusCode === 401 ? parseBearerChallenge(header(response.headers['www-authenticate']), url) : undefined;
+    if (challenge === undefined) return { status: 'ok', what: 'backend', detail: `robot credentials go to ${config.url.origin} only (Basic)` };
+    const named = `${challenge.realm.origin}${challenge.realm.pathname}`;
+    return isRealmAllowed(challenge.realm, config.url, config.allowedRealms)
+      ? { status: 'ok', what: 'backend', detail: `robot credentials go to the token service ${named}` }
+      : { status: 'FAIL', what: 'backend', detail: `the backend's token service ${named} may not receive the robot credentials: list it in backend.auth.realms if it is yours` };
+  } catch (error) {
+    return { status: 'FAIL', what: 'backend', detail: `${config.url.origin} unreachable: ${(error as Error).message}` };
+  } finally {
+    await dispatcher.close();
+  }
 }
 
 function header(value: string | string[] | undefined): string | undefined {

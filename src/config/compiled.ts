@@ -30,6 +30,11 @@ export interface GatewayConfig {
     readonly url: URL;
     readonly clientUrl: URL | null;
     readonly tls?: PeerTlsMaterial;
+    /**
+     * Token services besides the backend's own origin that may receive backend.auth: the
+     * gateway's own /v2/token and backend.auth.realms.
+     */
+    readonly allowedRealms: readonly URL[];
   };
   readonly upstream: Omit<RawConfig['upstream'], 'url' | 'tls'> & {
     readonly url: URL | null;

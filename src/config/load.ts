@@ -180,6 +180,7 @@ function compileConfig(raw: RawConfig, problems: string[], setAside: readonly st
       ...withoutTls(raw.backend),
       url: new URL(raw.backend.url),
       clientUrl: raw.backend.clientUrl === null ? null : new URL(raw.backend.clientUrl),
+      allowedRealms: [new URL('/v2/token', publicUrl), ...(raw.backend.auth?.realms ?? []).map((realm) => new URL(realm))],
       ...(backendTls === undefined ? {} : { tls: backendTls }),
     },
     upstream: {

@@ -80,7 +80,19 @@ export const configSchema = z
          * Robot credentials for the backend. The gateway asks the backend once how it wants them:
          * Basic, or its own token flow (the Bearer challenge's realm, with these as Basic there).
          */
-        auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
+        auth: z
+          .object({
+            username: z.string().min(1),
+            password: z.string(),
+            /**
+             * Token services (the realm of the backend's Bearer challenge) that may receive these
+             * credentials besides the backend's own origin and the gateway's own /v2/token. An
+             * entry with a path allows that path; an origin alone allows any path there.
+             */
+            realms: z.array(httpUrl).default([]),
+          })
+          .strict()
+          .optional(),
         timeouts: z
           .object({
             connectMs: positiveMs.default(5_000),
