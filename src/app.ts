@@ -158,6 +158,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     headerClientCa: config.server.proxyClientCa,
     trustedProxies: config.server.trustedProxySet,
     hasTrustedProxies: config.server.trustedProxies.length > 0,
+    headerName: config.server.clientCertificateHeader,
   });
   await app.register(async (clientApi) => {
     await clientApi.register(identityPlugin, {

@@ -21,6 +21,8 @@ export interface GatewayConfig {
     readonly trustedProxies: readonly string[];
     /** CA for certificates in trusted proxies' headers (server.proxyClientCa, else server.tls.clientCa). */
     readonly proxyClientCa?: Buffer;
+    /** The one header a trusted proxy's client certificate is read from. */
+    readonly clientCertificateHeader: string;
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
     readonly workers: number;

@@ -171,6 +171,7 @@ function compileConfig(raw: RawConfig, problems: string[], setAside: readonly st
       ...(tls === undefined ? {} : { tls }),
       trustedProxies: raw.server.trustedProxies,
       ...(proxyClientCa === undefined ? {} : { proxyClientCa }),
+      clientCertificateHeader: raw.server.clientCertificateHeader,
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
       workers: raw.server.workers,

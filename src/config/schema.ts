@@ -44,6 +44,13 @@ export const configSchema = z
          * itself speaks plain HTTP behind a TLS-terminating proxy.
          */
         proxyClientCa: filePath.optional(),
+        /**
+         * The one request header a trusted proxy puts the client certificate in (Apache:
+         * `RequestHeader set X-RHSM-SSL-Client-Cert "%{SSL_CLIENT_CERT}s"`; nginx:
+         * `proxy_set_header X-RHSM-SSL-Client-Cert $ssl_client_escaped_cert`). Matched exactly,
+         * case aside: `SSL_CLIENT_CERT` and `SSL-Client-Cert` are different headers.
+         */
+        clientCertificateHeader: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a header name (letters, digits, "-", "_")').default('X-RHSM-SSL-Client-Cert'),
         /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
         workers: z.number().int().min(1).max(256).default(1),
         /** Largest request body accepted anywhere (management pushes are the big ones). */

@@ -6,6 +6,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
+import { certificateHeaderProblem } from '../identity/client-certificate.js';
 import { isTrustedPeer } from './trusted-peer.js';
 import { toWireError } from './wire-error.js';
 
@@ -44,7 +45,7 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
   const app = Fastify({
     logger: {
       level: config.log.level,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      redact: { paths: [...REDACTED_PATHS, `req.headers[${JSON.stringify(config.server.clientCertificateHeader.toLowerCase())}]`], censor: '[redacted]' },
       ...(options.logStream === undefined ? {} : { stream: options.logStream }),
     },
     // One line per request, written by our onResponse hook below, instead of fastify's two.
@@ -82,6 +83,21 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
           },
         }),
   }) as unknown as FastifyInstance;
+
+  // A trusted proxy clears only the certificate header it sets itself: a request of its with any
+  // other certificate header, or two of the configured one, may carry a client's forgery. Refused
+  // for every route, before anything reads a certificate or a credential.
+  if (config.server.trustedProxies.length > 0) {
+    const headerName = config.server.clientCertificateHeader;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!isTrustedPeer(request.raw.socket.remoteAddress, config.server.trustedProxySet)) {
+        done();
+        return;
+      }
+      const problem = certificateHeaderProblem(request.raw.rawHeaders, headerName);
+      done(problem === undefined ? undefined : new RegistryError('BAD_REQUEST', { message: problem }));
+    });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const wire = toWireError(error);
