@@ -130,9 +130,17 @@ export const configSchema = z
           .default('/v2/'),
         tls: tlsPeer.optional(),
         timeoutMs: positiveMs.default(10_000),
-        /** After this many consecutive failures, calls fail at once for openSeconds. */
+        /**
+         * After `failures` consecutive failures (network errors, timeouts, 5xx), calls fail at
+         * once; one probe goes through after probeSeconds, the wait doubling while probes fail,
+         * up to openSeconds. So logins work again at most openSeconds after the server does.
+         */
         circuitBreaker: z
-          .object({ failures: z.number().int().positive().default(3), openSeconds: z.number().positive().default(30) })
+          .object({
+            failures: z.number().int().positive().default(3),
+            probeSeconds: z.number().positive().max(3600).default(1),
+            openSeconds: z.number().positive().max(3600).default(2),
+          })
           .strict()
           .prefault({}),
       })

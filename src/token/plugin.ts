@@ -21,7 +21,7 @@ import type { AccessEntry, GatewayTokens } from './gateway-tokens.js';
 import type { KeyRing } from './key-ring.js';
 import type { TokenAnswer } from './login.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { formatScope, parseScopes, type ResourceScope } from './scope.js';
+import { formatScope, MAX_SCOPE_LENGTH, MAX_SCOPES, parseScopes, type ResourceScope } from './scope.js';
 
 export const ANONYMOUS_TOKEN_SECONDS = 300;
 
@@ -65,8 +65,9 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
 
   async function answer(request: FastifyRequest, credentials: BasicCredentials | undefined, scopeValues: string[], service: string | undefined): Promise<TokenAnswer> {
-    const { scopes, invalid } = parseScopes(scopeValues);
-    if (invalid.length > 0) throw new RegistryError('BAD_REQUEST', { message: 'invalid scope', detail: { scope: invalid[0]?.slice(0, 200) } });
+    const { scopes, invalid, tooMany } = parseScopes(scopeValues);
+    if (tooMany) throw new RegistryError('BAD_REQUEST', { message: `at most ${MAX_SCOPES} scopes may be asked for at once` });
+    if (invalid.length > 0) throw new RegistryError('BAD_REQUEST', { message: `invalid scope (type:name:actions, at most ${MAX_SCOPE_LENGTH} characters)`, detail: { scope: invalid[0]?.slice(0, 200) } });
     if (credentials === undefined) {
       request.loginLog = { outcome: 'anonymous' };
       const issued = now();
