@@ -75,7 +75,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       return { token, access_token: token, expires_in: ANONYMOUS_TOKEN_SECONDS, issued_at: new Date(issued).toISOString() };
     }
     const address = request.ip;
-    const verdict = deps.throttle.check(credentials.username, address, now());
+    const verdict = deps.throttle.reserve(credentials.username, address, now());
     if (!verdict.allowed) {
       request.loginLog = { user: credentials.username, outcome: 'throttled' };
       throw new RegistryError('TOOMANYREQUESTS', {
@@ -83,17 +83,20 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
         headers: { 'retry-after': String(verdict.retryAfterSeconds) },
       });
     }
+    const { attempt } = verdict;
     try {
       const result = await logIn(credentials, scopes, service);
-      deps.throttle.recordSuccess(credentials.username);
+      attempt.succeeded();
       request.loginLog = { user: credentials.username, outcome: 'success' };
       return result;
     } catch (error) {
       request.loginLog = { user: credentials.username, outcome: error instanceof CredentialsRejected ? 'rejected' : error instanceof Error ? error.name : 'error' };
       if (error instanceof CredentialsRejected) {
         // Slow down guessing: each failure past the free ones waits before it is answered.
-        const delay = deps.throttle.recordFailure(credentials.username, address, now());
+        const delay = attempt.failed();
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      } else {
+        attempt.abandoned();
       }
       throw loginError(error);
     }
