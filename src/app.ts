@@ -6,6 +6,7 @@
  * Request path: identity hook → registry route → decideAccess (facts from the cache) → backend.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
@@ -36,6 +37,7 @@ import { createKubernetesClient } from './providers/kubernetes-client.js';
 import { createKubernetesProvider } from './providers/kubernetes-provider.js';
 import { createAccessPolicy } from './providers/access-policy.js';
 import type { IdentityProvider } from './providers/provider.js';
+import { PasswordChecks } from './providers/password-checks.js';
 import { createStaticProvider } from './providers/static-provider.js';
 import { BackendCatalog } from './registry/backend-catalog.js';
 import { ALL_CHANGED, SIGNING_KEYS_CHANGED } from './store/gateway-store.js';
@@ -135,8 +137,12 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     switch (name) {
       case 'katello':
         return createKatelloProvider({ upstream, store, facts, userTokens, now });
-      case 'static':
-        return createStaticProvider(config.identity.static);
+      case 'static': {
+        const { workers, queue } = config.limits.passwordChecks;
+        const checks = new PasswordChecks({ workers: workers ?? Math.max(1, availableParallelism() - 1), queue });
+        app.addHook('onClose', async () => checks.close());
+        return createStaticProvider(config.identity.static, checks);
+      }
       case 'kubernetes': {
         const client = createKubernetesClient(config.identity.kubernetes);
         app.addHook('onClose', async () => client.close());

@@ -255,6 +255,17 @@ export const configSchema = z
           })
           .strict()
           .prefault({}),
+        /**
+         * bcrypt checks (static provider) run on worker threads: `workers` of them (null: one
+         * per CPU but one, at least one), with at most `queue` checks waiting; beyond, 503.
+         */
+        passwordChecks: z
+          .object({
+            workers: z.number().int().min(1).max(64).nullable().default(null),
+            queue: z.number().int().min(0).max(100_000).default(64),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

@@ -13,6 +13,7 @@ import type { UserIdentity } from '../access/identity.js';
 import type { RepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AccessPolicy } from '../providers/access-policy.js';
+import { PasswordChecksBusy } from '../providers/password-checks.js';
 import type { IdentityProvider } from '../providers/provider.js';
 import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
 import type { AnonymousTokens } from './anonymous-token.js';
@@ -187,6 +188,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
 
 function loginError(error: unknown): unknown {
   if (error instanceof CredentialsRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
+  if (error instanceof PasswordChecksBusy) return new RegistryError('UNAVAILABLE', { message: 'too many logins are being checked; try again in a moment', headers: { 'retry-after': '1' } });
   if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: `cannot log in: ${error.service} is unreachable` });
   if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: `cannot log in: ${error.service} answered with an error` });
   return error;
