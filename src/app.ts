@@ -73,6 +73,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const metrics = new GatewayMetrics(pgPool === undefined ? {} : { poolWaiting: () => pgPool.waitingCount });
   app.decorate('metrics', metrics);
   if (database.imported !== undefined) app.log.info({ ...database.imported }, 'copied the old SQLite database into PostgreSQL');
+  if (database.tightened !== undefined) app.log.warn({ tightened: database.tightened }, 'the database was readable by other local users; its permissions were tightened');
   const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
   const ownedUpstream = deps.upstream === undefined ? createKatelloClient(config.upstream) : undefined;
   const backend = instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics);
