@@ -25,6 +25,7 @@ export interface GatewayConfig {
     readonly clientCertificateHeader: string;
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
+    readonly requestTimeoutMs: number;
     readonly workers: number;
   };
   readonly database: RawConfig['database'];

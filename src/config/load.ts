@@ -174,6 +174,7 @@ function compileConfig(raw: RawConfig, problems: string[], setAside: readonly st
       clientCertificateHeader: raw.server.clientCertificateHeader,
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
+      requestTimeoutMs: raw.server.requestTimeoutMs,
       workers: raw.server.workers,
     },
     database: raw.database,

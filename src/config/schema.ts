@@ -53,6 +53,11 @@ export const configSchema = z
         clientCertificateHeader: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a header name (letters, digits, "-", "_")').default('X-RHSM-SSL-Client-Cert'),
         /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
         workers: z.number().int().min(1).max(256).default(1),
+        /**
+         * A client that takes longer than this to send its request (headers and body) is
+         * answered 408 and its connection closed; answers (a large blob) may take as long as they need.
+         */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
         /** Largest request body accepted anywhere (management pushes are the big ones). */
         bodyLimitBytes: z.number().int().positive().default(64 * 1024 * 1024),
       })
