@@ -26,6 +26,7 @@ export interface GatewayConfig {
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
     readonly requestTimeoutMs: number;
+    readonly shutdownGraceSeconds: number;
     readonly workers: number;
   };
   readonly database: RawConfig['database'];

@@ -175,6 +175,7 @@ function compileConfig(raw: RawConfig, problems: string[], setAside: readonly st
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
       requestTimeoutMs: raw.server.requestTimeoutMs,
+      shutdownGraceSeconds: raw.server.shutdownGraceSeconds,
       workers: raw.server.workers,
     },
     database: raw.database,

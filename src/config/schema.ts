@@ -51,6 +51,12 @@ export const configSchema = z
          * case aside: `SSL_CLIENT_CERT` and `SSL-Client-Cert` are different headers.
          */
         clientCertificateHeader: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a header name (letters, digits, "-", "_")').default('X-RHSM-SSL-Client-Cert'),
+        /**
+         * SIGTERM/SIGINT: how long requests in flight may finish (a slow download) before the
+         * connections still open are closed and the process exits 0. Under systemd's and
+         * Kubernetes' default 10 s stop timeout.
+         */
+        shutdownGraceSeconds: z.number().min(0).max(3600).default(8),
         /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
         workers: z.number().int().min(1).max(256).default(1),
         /**
