@@ -11,6 +11,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { createBackendClient, type BackendClient } from './backend/client.js';
+import type { CacheView } from './caches/bounded-cache.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
@@ -65,6 +66,8 @@ export interface AppDependencies extends HttpServerOptions {
 }
 
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/** How often expired entries nobody asked for again are dropped from the caches. */
+const CACHE_SWEEP_INTERVAL_MS = 60 * 1000;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
@@ -167,6 +170,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     hasTrustedProxies: config.server.trustedProxies.length > 0,
     headerName: config.server.clientCertificateHeader,
   });
+  const manifestCache = new ManifestCache(config.backend.manifestCacheBytes);
+  const redirectCache = new RedirectCache(config.backend.redirectCacheSeconds * 1000);
   await app.register(async (clientApi) => {
     await clientApi.register(identityPlugin, {
       resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, gatewayTokens, readClientCertificate, knownHosts, now }),
@@ -174,8 +179,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     await clientApi.register(registryPlugin, {
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
-      manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
-      redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
+      manifestCache,
+      redirectCache,
       authorize: policy.authorize,
       catalog: policy.catalogOf,
       flatpakIndexPath: config.backend.flatpakIndexPath,
@@ -194,6 +199,20 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const logins = config.limits.logins;
   const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
   await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, policy, anonymousTokens, throttle, now });
+
+  // Every per-caller or per-name cache is bounded (caches/bounded-cache.ts); /metrics shows their
+  // sizes, and expired entries nobody asks for again are swept.
+  const caches = (): CacheView[] => [
+    ...[userTokens, anonymousTokens, gatewayTokens, knownHosts, facts, throttle, manifestCache, redirectCache].flatMap((owner) => owner.caches),
+    ...(backend.caches ?? []),
+    ...providers.flatMap((provider) => provider.caches ?? []),
+  ];
+  metrics.showCaches(caches);
+  const sweep = setInterval(() => {
+    for (const cache of caches()) cache.purgeStale();
+  }, CACHE_SWEEP_INTERVAL_MS);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
   await app.register(managementPlugin, {
     store,
     facts,

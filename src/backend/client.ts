@@ -10,6 +10,7 @@
 import { Writable, type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { createBackendCredentials, NO_CREDENTIALS, scopeOfBackendRequest, type BackendCredentials } from './credentials.js';
@@ -59,6 +60,8 @@ export interface WholeResponse {
 
 export interface BackendClient {
   readonly baseUrl: URL;
+  /** Its bounded caches (backend tokens), for the metrics and the sweep. */
+  readonly caches?: HasCaches['caches'];
   /** Streams: for blobs, whose bodies must never be held in memory. */
   send(request: BackendRequest): Promise<BackendResponse>;
   /**
@@ -131,6 +134,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
 
   return {
     baseUrl: config.url,
+    caches: credentials.caches,
     fetchWhole(request) {
       const routed = route(request.url, request.method, request.headers);
       // Without backend credentials nothing can be refused and retried: the direct path.

@@ -12,6 +12,7 @@
  * says, and a backend that names someone else's token service must not hand them the robot.
  */
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { BoundedCache, stringBytes, type HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 
@@ -20,14 +21,19 @@ const EXPIRY_MARGIN_MS = 10_000;
 const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_TOKEN_BODY_BYTES = 64 * 1024;
 
-export interface BackendCredentials {
+export interface BackendCredentials extends HasCaches {
   /** The Authorization header for a request to the backend's own origin needing `scope`, if any. */
   authorizationFor(scope: string): string | undefined | Promise<string | undefined>;
   /** The backend answered 401 to what we sent; true when a fresh attempt may succeed. */
   refused(scope: string, challenge: string | undefined): boolean;
 }
 
-export const NO_CREDENTIALS: BackendCredentials = { authorizationFor: () => undefined, refused: () => false };
+export const NO_CREDENTIALS: BackendCredentials = { authorizationFor: () => undefined, refused: () => false, caches: [] };
+
+/** Backend tokens kept per scope (a scope names a repository, which a client can make up). */
+const DEFAULT_TOKEN_CACHE_ENTRIES = 1_000;
+/** Far above real tokens (Distribution's ~1 KiB JWTs, quay's); bounds the cache's bytes with the count. */
+const TOKEN_CACHE_BYTES_PER_ENTRY = 8 * 1024;
 
 interface BearerChallenge {
   readonly realm: URL;
@@ -42,6 +48,8 @@ export interface CredentialOptions {
   readonly password: string;
   /** Token services besides the backend's own origin that may receive the credentials. */
   readonly allowedRealms: readonly URL[];
+  /** Backend tokens kept (one per scope); the least recently used are dropped first. */
+  readonly tokenCacheEntries?: number;
   /** For the probe and the realm (which may be anywhere): the dispatcher the client uses. */
   readonly dispatcherFor: (url: URL) => Dispatcher;
   readonly timeoutMs: number;
@@ -53,7 +61,13 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   const now = options.now ?? Date.now;
   let scheme: Scheme | undefined;
   let probing: Promise<Scheme> | undefined;
-  const tokens = new Map<string, { readonly header: string; readonly renewAt: number }>();
+  const maxEntries = options.tokenCacheEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES;
+  const tokens = new BoundedCache<string, { readonly header: string; readonly renewAt: number }>('backend-tokens', {
+    maxEntries,
+    maxBytes: maxEntries * TOKEN_CACHE_BYTES_PER_ENTRY,
+    sizeOf: (value, scope) => stringBytes(value.header) + stringBytes(scope) + 64,
+  });
+  // Bounded by the requests in flight: one fetch per scope at a time.
   const fetching = new Map<string, Promise<string>>();
 
   async function probe(): Promise<Scheme> {
@@ -103,7 +117,9 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
     if (token === '') throw new RegistryError('BACKEND_ERROR', { message: "the backend's token service answered no token" });
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     const header = `Bearer ${token}`;
-    tokens.set(scope, { header, renewAt: now() + Math.max(seconds * 1000 - EXPIRY_MARGIN_MS, 1_000) });
+    const keepMs = Math.max(seconds * 1000 - EXPIRY_MARGIN_MS, 1_000);
+    // A token too large for the cache's bounds is used once and not kept.
+    tokens.set(scope, { header, renewAt: now() + keepMs }, { ttl: keepMs });
     return header;
   }
 
@@ -118,6 +134,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   }
 
   return {
+    caches: [tokens],
     authorizationFor(scope) {
       const known = scheme ?? probing;
       if (known === undefined) {

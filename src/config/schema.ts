@@ -108,6 +108,8 @@ export const configSchema = z
              * entry with a path allows that path; an origin alone allows any path there.
              */
             realms: z.array(httpUrl).default([]),
+            /** Backend tokens kept at once (one per repository and action); the least recently used go first. */
+            tokenCacheEntries: z.number().int().min(1).max(1_000_000).default(1_000),
           })
           .strict()
           .optional(),

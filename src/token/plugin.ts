@@ -76,7 +76,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       return { token, access_token: token, expires_in: ANONYMOUS_TOKEN_SECONDS, issued_at: new Date(issued).toISOString() };
     }
     const address = request.ip;
-    const verdict = deps.throttle.reserve(credentials.username, address, now());
+    const verdict = await deps.throttle.reserve(credentials.username, address, now);
     if (!verdict.allowed) {
       request.loginLog = { user: credentials.username, outcome: 'throttled' };
       throw new RegistryError('TOOMANYREQUESTS', {
