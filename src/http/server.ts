@@ -3,7 +3,7 @@
  * proxies, body limits, the OCI error envelope, the not-found answer and one log line per
  * request with secrets redacted. buildApp (app.ts) registers the API plugins on it.
  */
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
 import { certificateHeaderProblem } from '../identity/client-certificate.js';
@@ -74,6 +74,12 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
       const offered = request.headers['x-request-id'];
       if (typeof offered === 'string' && REQUEST_ID.test(offered) && isTrustedPeer(request.socket.remoteAddress, config.server.trustedProxySet)) return offered;
       return `req-${(requestCounter += 1).toString(36)}`;
+    },
+    // A URL fastify cannot decode (a lone `%`) is refused before routing: the OCI envelope there too.
+    frameworkErrors: (error, request, reply) => {
+      const answer = reply as unknown as FastifyReply;
+      if (request.url.startsWith('/v2')) answer.header(API_VERSION_HEADER, API_VERSION);
+      void answer.code(400).type('application/json; charset=utf-8').send(errorBody('BAD_REQUEST', 'malformed request URL', { code: error.code }));
     },
     // Malformed requests and oversized headers are answered before routing; keep the OCI envelope.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
