@@ -6,16 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { signingKeyFromPem } from '../../src/token/signing-keys.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startScriptedBackend, type ScriptedBackend } from '../support/scripted-backend.js';
+import { startTokenAuthRegistry } from '../support/token-auth-registry.js';
 import { httpRequest } from './harness/http-client.js';
-import { startRegistry, type RunningRegistry } from './harness/registry.js';
+import type { RunningRegistry } from './harness/registry.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli.js');
 const ROBOT = { CG_BACKEND_AUTH_USERNAME: 'robot', CG_BACKEND_AUTH_PASSWORD: 'robot-secret-never-elsewhere' };
@@ -33,10 +32,7 @@ describe('robot credentials go only to allowed token services', () => {
       response.end('{"token":"not-a-real-token","expires_in":300}');
     });
     realm = `${elsewhere.url}/token`;
-    const certificateFile = join(dir, 'bundle.crt');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    writeFileSync(certificateFile, (await signingKeyFromPem(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), Date.now())).certificate);
-    registry = await startRegistry({ auth: { token: { realm, service: 'registry-elsewhere', issuer: 'someone-else', rootcertbundle: certificateFile } } });
+    registry = (await startTokenAuthRegistry(dir, { issuer: 'someone-else', service: 'registry-elsewhere', realm })).registry;
   });
   after(async () => {
     await registry?.stop();

@@ -15,9 +15,9 @@ import { after, before, describe, it } from 'node:test';
 import { MANAGEMENT_TOKEN, startGateway, type RunningGateway } from '../support/gateway.js';
 import { startNginx, type RunningNginx } from '../support/nginx.js';
 import { generateTestPki, type ClientCertificate, type TestPki } from '../support/pki.js';
-import { writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
+import type { BuiltImage } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
-import { pushLayout } from './harness/seed.js';
+import { pushImage } from './harness/seed.js';
 
 const PRIVATE = 'org/private';
 
@@ -81,8 +81,7 @@ describe('client certificates behind nginx: exactly one configured header', () =
     other = await pki.issueClient('other-host', '5b7f3c1e-8a2d-4c6e-9f10-2a3b4c5d6e7f');
     hostPem = await pki.pem(pki.host.cert);
     registry = await startRegistry();
-    image = await writeImageLayout(join(dir, 'layout'), { tag: 'v1', seed: 'certificate-header' });
-    await pushLayout(join(dir, 'layout'), 'v1', registry.url, PRIVATE);
+    image = await pushImage(join(dir, 'layout'), { tag: 'v1', seed: 'certificate-header' }, registry.url, PRIVATE);
     gateway = await startGateway({
       backendUrl: registry.url,
       env: {

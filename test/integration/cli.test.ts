@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect } from 'node:net';
 import { httpRequest } from './harness/http-client.js';
-import { writeImageLayout } from './harness/oci-layout.js';
-import { pushLayout } from './harness/seed.js';
+import { pushImage } from './harness/seed.js';
 import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
 import { generateTestPki } from '../support/pki.js';
 import { startScriptedBackend } from '../support/scripted-backend.js';
@@ -204,9 +203,7 @@ describe('container-gateway CLI', () => {
   });
 
   it('SIGTERM with a slow download in flight: drains for the grace period, then closes it and exits 0', async () => {
-    const layout = join(dir, 'slow-layout');
-    const image = await writeImageLayout(layout, { tag: 'v1', seed: 'slow-download', layers: [], largeLayerBytes: 24 * 1024 * 1024 });
-    await pushLayout(layout, 'v1', registry.url, 'pub/big');
+    const image = await pushImage(join(dir, 'slow-layout'), { tag: 'v1', seed: 'slow-download', layers: [], largeLayerBytes: 24 * 1024 * 1024 }, registry.url, 'pub/big');
     const layer = image.layers[0]?.digest ?? '';
     const port = await findFreePort();
     const child = spawn(process.execPath, [CLI, 'serve'], {

@@ -13,9 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { httpRequest } from './harness/http-client.js';
-import { writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
+import type { BuiltImage } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
-import { pushLayout } from './harness/seed.js';
+import { pushImage } from './harness/seed.js';
 
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 /** "Does not block": far above a normal answer (a few ms), far below the seconds a blocked loop costs. */
@@ -34,8 +34,7 @@ describe('password checks leave the event loop', () => {
     // Cost 10, as htpasswd -B writes by default and as the dummy hash for unknown users is.
     writeFileSync(join(dir, 'users.htpasswd'), `alice:${bcrypt.hashSync('alice-pw', 10)}\n`);
     registry = await startRegistry();
-    image = await writeImageLayout(join(dir, 'layout'), { tag: 'v1', seed: 'password-checks' });
-    await pushLayout(join(dir, 'layout'), 'v1', registry.url, 'team/app');
+    image = await pushImage(join(dir, 'layout'), { tag: 'v1', seed: 'password-checks' }, registry.url, 'team/app');
     const env = {
       CG_BACKEND_MODE: 'proxy',
       CG_IDENTITY_PROVIDERS: 'static',

@@ -13,9 +13,9 @@ import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { httpRequest } from './harness/http-client.js';
-import { writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
+import type { BuiltImage } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
-import { pushLayout } from './harness/seed.js';
+import { pushImage } from './harness/seed.js';
 
 const PRIVATE = 'acme/private';
 const ATTACKER = 'attacker/x';
@@ -31,8 +31,7 @@ describe('push forwarding: the backend sees only checked values', () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-push-forwarding-'));
     writeFileSync(join(dir, 'users.htpasswd'), `mallory:${bcrypt.hashSync('mallory-pw', 4)}\n`);
     registry = await startRegistry();
-    image = await writeImageLayout(join(dir, 'private'), { tag: 'v1', seed: 'acme-private-secret' });
-    await pushLayout(join(dir, 'private'), 'v1', registry.url, PRIVATE);
+    image = await pushImage(join(dir, 'private'), { tag: 'v1', seed: 'acme-private-secret' }, registry.url, PRIVATE);
     gateway = await startGateway({
       backendUrl: registry.url,
       env: {
