@@ -42,7 +42,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
     const cached = decisions.get(key, at);
     if (cached !== undefined) return cached;
     const answer = await client.mayAccess(user, attributes);
-    if (ttlMs > 0) decisions.set(key, answer, at + ttlMs);
+    if (ttlMs > 0) decisions.set(key, answer, at, ttlMs);
     return answer;
   }
 
@@ -57,7 +57,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
       let user = reviews.get(key, at);
       if (user === undefined) {
         user = (await client.reviewToken(credentials.password)) ?? null;
-        if (ttlMs > 0) reviews.set(key, user, at + ttlMs);
+        if (ttlMs > 0) reviews.set(key, user, at, ttlMs);
       }
       if (user === null) return { kind: 'rejected' };
       return {
@@ -96,7 +96,7 @@ class Expiring<V> {
     return undefined;
   }
 
-  set(key: string, value: V, until: number): void {
-    this.cache.set(key, { value, until }, { ttl: Math.max(1, until - Date.now()) });
+  set(key: string, value: V, at: number, ttlMs: number): void {
+    this.cache.set(key, { value, until: at + ttlMs }, { ttl: ttlMs });
   }
 }
