@@ -6,10 +6,12 @@
  * Request path: identity hook → registry route → decideAccess (facts from the cache) → backend.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { createBackendClient, type BackendClient } from './backend/client.js';
+import type { CacheView } from './caches/bounded-cache.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
@@ -38,6 +40,7 @@ import { createKubernetesClient } from './providers/kubernetes-client.js';
 import { createKubernetesProvider } from './providers/kubernetes-provider.js';
 import { createAccessPolicy } from './providers/access-policy.js';
 import type { IdentityProvider } from './providers/provider.js';
+import { PasswordChecks } from './providers/password-checks.js';
 import { createStaticProvider } from './providers/static-provider.js';
 import { BackendCatalog } from './registry/backend-catalog.js';
 import { ALL_CHANGED, SIGNING_KEYS_CHANGED } from './store/gateway-store.js';
@@ -65,6 +68,8 @@ export interface AppDependencies extends HttpServerOptions {
 }
 
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
+/** How often expired entries nobody asked for again are dropped from the caches. */
+const CACHE_SWEEP_INTERVAL_MS = 60 * 1000;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
   const database = await openDatabase(config.database);
@@ -73,6 +78,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const metrics = new GatewayMetrics(pgPool === undefined ? {} : { poolWaiting: () => pgPool.waitingCount });
   app.decorate('metrics', metrics);
   if (database.imported !== undefined) app.log.info({ ...database.imported }, 'copied the old SQLite database into PostgreSQL');
+  if (database.tightened !== undefined) app.log.warn({ tightened: database.tightened }, 'the database was readable by other local users; its permissions were tightened');
   const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
   const ownedUpstream = deps.upstream === undefined ? createKatelloClient(config.upstream) : undefined;
   const backend = instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics);
@@ -137,8 +143,12 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     switch (name) {
       case 'katello':
         return createKatelloProvider({ upstream, store, facts, userTokens, now });
-      case 'static':
-        return createStaticProvider(config.identity.static);
+      case 'static': {
+        const { workers, queue } = config.limits.passwordChecks;
+        const checks = new PasswordChecks({ workers: workers ?? Math.max(1, availableParallelism() - 1), queue });
+        app.addHook('onClose', async () => checks.close());
+        return createStaticProvider(config.identity.static, checks);
+      }
       case 'kubernetes': {
         const client = createKubernetesClient(config.identity.kubernetes);
         app.addHook('onClose', async () => client.close());
@@ -160,7 +170,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     headerClientCa: config.server.proxyClientCa,
     trustedProxies: config.server.trustedProxySet,
     hasTrustedProxies: config.server.trustedProxies.length > 0,
+    headerName: config.server.clientCertificateHeader,
   });
+  const manifestCache = new ManifestCache(config.backend.manifestCacheBytes);
+  const redirectCache = new RedirectCache(config.backend.redirectCacheSeconds * 1000);
   await app.register(async (clientApi) => {
     await clientApi.register(identityPlugin, {
       resolveIdentity: createIdentityResolver({ anonymousTokens, userTokens, gatewayTokens, readClientCertificate, knownHosts, now }),
@@ -168,8 +181,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     await clientApi.register(registryPlugin, {
       backend,
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
-      manifestCache: new ManifestCache(config.backend.manifestCacheBytes),
-      redirectCache: new RedirectCache(config.backend.redirectCacheSeconds * 1000),
+      manifestCache,
+      redirectCache,
       authorize: policy.authorize,
       catalog: policy.catalogOf,
       flatpakIndexPath: config.backend.flatpakIndexPath,
@@ -188,6 +201,20 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const logins = config.limits.logins;
   const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
   await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, policy, anonymousTokens, throttle, now });
+
+  // Every per-caller or per-name cache is bounded (caches/bounded-cache.ts); /metrics shows their
+  // sizes, and expired entries nobody asks for again are swept.
+  const caches = (): CacheView[] => [
+    ...[userTokens, anonymousTokens, gatewayTokens, knownHosts, facts, throttle, manifestCache, redirectCache].flatMap((owner) => owner.caches),
+    ...(backend.caches ?? []),
+    ...providers.flatMap((provider) => provider.caches ?? []),
+  ];
+  metrics.showCaches(caches);
+  const sweep = setInterval(() => {
+    for (const cache of caches()) cache.purgeStale();
+  }, CACHE_SWEEP_INTERVAL_MS);
+  sweep.unref();
+  app.addHook('onClose', async () => clearInterval(sweep));
   await app.register(managementPlugin, {
     store,
     facts,

@@ -16,6 +16,8 @@ import { certificateBundle, rotateSigningKey } from './token/key-admin.js';
 import { importFromKcg } from './kcg-import/command.js';
 
 const EXIT_CONFIG = 2;
+/** After the grace period's connections are closed, what still runs (a backend call) may take this long to end. */
+const FORCED_EXIT_MS = 1_000;
 
 function configOrExit(file: string | undefined): GatewayConfig {
   const result = loadConfig(file === undefined ? {} : { file });
@@ -37,7 +39,7 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
     // Migrate once, before any worker starts serving.
     const database = await openDatabase(config.database);
     await database.close();
-    superviseWorkers(workers, { log: (message, fields) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message, ...fields })}\n`) });
+    superviseWorkers(workers, { drainMs: config.server.shutdownGraceSeconds * 1000 + FORCED_EXIT_MS, log: (message, fields) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message, ...fields })}\n`) });
     return;
   }
   const app = await buildApp(config);
@@ -53,9 +55,15 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
   const shutdown = (signal: string): void => {
     if (closing) return;
     closing = true;
-    app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-    const deadline = setTimeout(() => process.exit(1), 10_000);
-    deadline.unref();
+    const graceMs = config.server.shutdownGraceSeconds * 1000;
+    app.log.info({ signal, graceSeconds: config.server.shutdownGraceSeconds }, 'shutting down: finishing in-flight requests');
+    // Requests in flight get the grace period; then what is left (a slow download) is cut and we exit 0.
+    setTimeout(() => {
+      app.log.warn('shutdown grace period over: closing the connections still open');
+      app.server.closeAllConnections();
+      metricsServer?.closeAllConnections();
+      setTimeout(() => process.exit(0), FORCED_EXIT_MS).unref();
+    }, graceMs).unref();
     metricsServer?.close();
     app.close().then(
       () => process.exit(0),

@@ -10,6 +10,7 @@
 import { Writable, type Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { BackendLocation } from './backend-location.js';
@@ -61,6 +62,8 @@ export interface WholeResponse {
 export interface BackendClient {
   /** The backend's API root (origin and base path); every registry call's URL comes from it. */
   readonly location: BackendLocation;
+  /** Its bounded caches (backend tokens), for the metrics and the sweep. */
+  readonly caches?: HasCaches['caches'];
   /** Streams: for blobs, whose bodies must never be held in memory. */
   send(request: BackendRequest): Promise<BackendResponse>;
   /**
@@ -110,7 +113,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   const credentials: BackendCredentials =
     config.auth === undefined
       ? NO_CREDENTIALS
-      : createBackendCredentials({ location, ...config.auth, dispatcherFor, timeoutMs: config.timeouts.headersMs });
+      : createBackendCredentials({ location, ...config.auth, allowedRealms: config.allowedRealms, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
   type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };
@@ -135,6 +138,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
 
   return {
     location,
+    caches: credentials.caches,
     fetchWhole(request) {
       const routed = route(request.url, request.method, request.headers);
       // Without backend credentials nothing can be refused and retried: the direct path.

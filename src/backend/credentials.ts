@@ -6,8 +6,14 @@
  * token flow (Docker token auth: the realm answers a token for the robot's Basic credentials,
  * per scope), anything else means Basic. Tokens are kept per scope until shortly before they
  * expire; a 401 drops the scope's token so the next attempt fetches a new one.
+ *
+ * The credentials go only to the backend's own origin, the gateway's own token endpoint and the
+ * realms the operator listed (Distribution's realmAllowed): a challenge is what the backend
+ * says, and a backend that names someone else's token service must not hand them the robot.
  */
-import { request as undiciRequest, type Dispatcher } from 'undici';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { BoundedCache, stringBytes, type HasCaches } from '../caches/bounded-cache.js';
+import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { BackendLocation } from './backend-location.js';
 
@@ -16,14 +22,19 @@ const EXPIRY_MARGIN_MS = 10_000;
 const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_TOKEN_BODY_BYTES = 64 * 1024;
 
-export interface BackendCredentials {
+export interface BackendCredentials extends HasCaches {
   /** The Authorization header for a request to the backend's own origin needing `scope`, if any. */
   authorizationFor(scope: string): string | undefined | Promise<string | undefined>;
   /** The backend answered 401 to what we sent; true when a fresh attempt may succeed. */
   refused(scope: string, challenge: string | undefined): boolean;
 }
 
-export const NO_CREDENTIALS: BackendCredentials = { authorizationFor: () => undefined, refused: () => false };
+export const NO_CREDENTIALS: BackendCredentials = { authorizationFor: () => undefined, refused: () => false, caches: [] };
+
+/** Backend tokens kept per scope (a scope names a repository, which a client can make up). */
+const DEFAULT_TOKEN_CACHE_ENTRIES = 1_000;
+/** Far above real tokens (Distribution's ~1 KiB JWTs, quay's); bounds the cache's bytes with the count. */
+const TOKEN_CACHE_BYTES_PER_ENTRY = 8 * 1024;
 
 interface BearerChallenge {
   readonly realm: URL;
@@ -36,6 +47,10 @@ export interface CredentialOptions {
   readonly location: BackendLocation;
   readonly username: string;
   readonly password: string;
+  /** Token services besides the backend's own origin that may receive the credentials. */
+  readonly allowedRealms: readonly URL[];
+  /** Backend tokens kept (one per scope); the least recently used are dropped first. */
+  readonly tokenCacheEntries?: number;
   /** For the probe and the realm (which may be anywhere): the dispatcher the client uses. */
   readonly dispatcherFor: (url: URL) => Dispatcher;
   readonly timeoutMs: number;
@@ -47,7 +62,13 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   const now = options.now ?? Date.now;
   let scheme: Scheme | undefined;
   let probing: Promise<Scheme> | undefined;
-  const tokens = new Map<string, { readonly header: string; readonly renewAt: number }>();
+  const maxEntries = options.tokenCacheEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES;
+  const tokens = new BoundedCache<string, { readonly header: string; readonly renewAt: number }>('backend-tokens', {
+    maxEntries,
+    maxBytes: maxEntries * TOKEN_CACHE_BYTES_PER_ENTRY,
+    sizeOf: (value, scope) => stringBytes(value.header) + stringBytes(scope) + 64,
+  });
+  // Bounded by the requests in flight: one fetch per scope at a time.
   const fetching = new Map<string, Promise<string>>();
 
   async function probe(): Promise<Scheme> {
@@ -67,6 +88,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   }
 
   async function fetchToken(challenge: BearerChallenge, scope: string): Promise<string> {
+    if (!isRealmAllowed(challenge.realm, options.baseUrl, options.allowedRealms)) throw realmRefused(challenge.realm);
     const url = new URL(challenge.realm);
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
     for (const one of scope.split(' ')) if (one !== '') url.searchParams.append('scope', one);
@@ -96,7 +118,9 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
     if (token === '') throw new RegistryError('BACKEND_ERROR', { message: "the backend's token service answered no token" });
     const seconds = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
     const header = `Bearer ${token}`;
-    tokens.set(scope, { header, renewAt: now() + Math.max(seconds * 1000 - EXPIRY_MARGIN_MS, 1_000) });
+    const keepMs = Math.max(seconds * 1000 - EXPIRY_MARGIN_MS, 1_000);
+    // A token too large for the cache's bounds is used once and not kept.
+    tokens.set(scope, { header, renewAt: now() + keepMs }, { ttl: keepMs });
     return header;
   }
 
@@ -111,6 +135,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   }
 
   return {
+    caches: [tokens],
     authorizationFor(scope) {
       const known = scheme ?? probing;
       if (known === undefined) {
@@ -129,6 +154,47 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
       return true;
     },
   };
+}
+
+/**
+ * Whether a token service may receive the robot credentials: the backend's own origin, or an
+ * allowed entry's origin with the same path (an entry without a path allows its whole origin).
+ */
+export function isRealmAllowed(realm: URL, backendUrl: URL, allowed: readonly URL[]): boolean {
+  if (realm.origin === backendUrl.origin) return true;
+  return allowed.some((entry) => entry.origin === realm.origin && (entry.pathname === '/' || entry.pathname === realm.pathname));
+}
+
+function realmRefused(realm: URL): RegistryError {
+  const named = `${realm.origin}${realm.pathname}`;
+  return new RegistryError('BACKEND_ERROR', {
+    message: `the backend sends the gateway to the token service ${named}, which may not receive its credentials (not listed in backend.auth.realms)`,
+    detail: { realm: named },
+  });
+}
+
+/**
+ * For `check`: asks the backend how it wants credentials, as the gateway would, and says
+ * whether the token service its challenge names may receive them.
+ */
+export async function checkRobotRealm(config: GatewayConfig['backend']): Promise<{ status: 'ok' | 'FAIL'; what: string; detail: string }> {
+  const url = new URL('/v2/', config.url);
+  const tls = config.tls;
+  const dispatcher = new Agent({ connect: { ...(tls?.ca === undefined ? {} : { ca: tls.ca }), ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) } });
+  try {
+    const response = await undiciRequest(url, { dispatcher, headersTimeout: 5_000, bodyTimeout: 5_000 });
+    await response.body.dump();
+    const challenge = response.statusCode === 401 ? parseBearerChallenge(header(response.headers['www-authenticate']), url) : undefined;
+    if (challenge === undefined) return { status: 'ok', what: 'backend', detail: `robot credentials go to ${config.url.origin} only (Basic)` };
+    const named = `${challenge.realm.origin}${challenge.realm.pathname}`;
+    return isRealmAllowed(challenge.realm, config.url, config.allowedRealms)
+      ? { status: 'ok', what: 'backend', detail: `robot credentials go to the token service ${named}` }
+      : { status: 'FAIL', what: 'backend', detail: `the backend's token service ${named} may not receive the robot credentials: list it in backend.auth.realms if it is yours` };
+  } catch (error) {
+    return { status: 'FAIL', what: 'backend', detail: `${config.url.origin} unreachable: ${(error as Error).message}` };
+  } finally {
+    await dispatcher.close();
+  }
 }
 
 function header(value: string | string[] | undefined): string | undefined {

@@ -5,50 +5,51 @@
  * header: a digest present in one repository says nothing about another, and the backend's
  * answer depends on content negotiation.
  */
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
+
 export interface CachedManifest {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Buffer;
 }
 
-export class ManifestCache {
-  private readonly entries = new Map<string, CachedManifest>();
-  private bytes = 0;
+/** Keys are client-chosen in part (Accept): the count is bounded as well as the bytes. */
+const MAX_ENTRIES = 100_000;
 
-  constructor(private readonly maxBytes: number) {}
+export class ManifestCache implements HasCaches {
+  private readonly entries: BoundedCache<string, CachedManifest> | undefined;
+
+  /** maxBytes 0 disables the cache. */
+  constructor(private readonly maxBytes: number) {
+    this.entries =
+      maxBytes > 0 ? new BoundedCache<string, CachedManifest>('manifests', { maxEntries: MAX_ENTRIES, maxBytes, sizeOf: (entry, key) => sizeOf(key, entry) }) : undefined;
+  }
 
   static keyOf(name: string, digest: string, accept: string | undefined): string {
     return `${name}@${digest}#${accept ?? ''}`;
   }
 
   get(key: string): CachedManifest | undefined {
-    const entry = this.entries.get(key);
-    if (entry !== undefined) {
-      // Re-insert to mark as most recently used.
-      this.entries.delete(key);
-      this.entries.set(key, entry);
-    }
-    return entry;
+    return this.entries?.get(key);
   }
 
   set(key: string, entry: CachedManifest): void {
-    const size = entry.body.length + key.length;
-    if (size > this.maxBytes / 16) return;
-    const previous = this.entries.get(key);
-    if (previous !== undefined) {
-      this.entries.delete(key);
-      this.bytes -= previous.body.length + key.length;
-    }
-    this.entries.set(key, entry);
-    this.bytes += size;
-    for (const [oldestKey, oldest] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(oldestKey);
-      this.bytes -= oldest.body.length + oldestKey.length;
-    }
+    // One manifest may not take more than a sixteenth of the cache.
+    if (sizeOf(key, entry) > this.maxBytes / 16) return;
+    this.entries?.set(key, entry);
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
+
+  get caches(): readonly CacheView[] {
+    return this.entries === undefined ? [] : [this.entries];
+  }
+}
+
+function sizeOf(key: string, entry: CachedManifest): number {
+  let headers = 0;
+  for (const [name, value] of Object.entries(entry.headers)) headers += stringBytes(name) + stringBytes(value);
+  return entry.body.length + stringBytes(key) + headers;
 }

@@ -5,13 +5,30 @@
  * a backend round trip. It sits after the access decision, like every cache here. The lifetime is
  * short (backend.redirectCacheSeconds) because some backends redirect to signed URLs that expire.
  */
-export class RedirectCache {
-  private readonly entries = new Map<string, { status: number; location: string; until: number }>();
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
+
+interface CachedRedirect {
+  readonly status: number;
+  readonly location: string;
+  readonly until: number;
+}
+
+const MAX_BYTES = 16 * 1024 * 1024;
+
+export class RedirectCache implements HasCaches {
+  private readonly entries: BoundedCache<string, CachedRedirect>;
 
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+    maxEntries = 10_000,
+  ) {
+    this.entries = new BoundedCache<string, CachedRedirect>('redirects', {
+      maxEntries,
+      maxBytes: MAX_BYTES,
+      sizeOf: (entry, key) => stringBytes(key) + stringBytes(entry.location) + 32,
+      ...(ttlMs > 0 ? { ttlMs } : {}),
+    });
+  }
 
   get enabled(): boolean {
     return this.ttlMs > 0;
@@ -29,10 +46,10 @@ export class RedirectCache {
 
   set(key: string, status: number, location: string, now: number): void {
     if (!this.enabled) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
     this.entries.set(key, { status, location, until: now + this.ttlMs });
+  }
+
+  get caches(): readonly CacheView[] {
+    return [this.entries];
   }
 }

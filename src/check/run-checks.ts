@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../config/compiled.js';
 import { X509Certificate } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { createBackendClient } from '../backend/client.js';
+import { checkRobotRealm } from '../backend/credentials.js';
 import { openDatabase } from '../store/connect.js';
 import { pendingMigrations } from '../store/migrations.js';
 import { createKatelloClient } from '../upstream/katello-client.js';
@@ -25,6 +26,7 @@ export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   lines.push(...checkCertificates(config));
   lines.push(await checkDatabase(config));
   lines.push(await checkBackend(config));
+  if (config.backend.auth !== undefined) lines.push(await checkRobotRealm(config.backend));
   lines.push(await checkUpstream(config));
   if (config.identity.providers.includes('kubernetes')) lines.push(await checkKubernetes(config));
   const ok = lines.every((line) => line.status !== 'FAIL');

@@ -21,8 +21,12 @@ export interface GatewayConfig {
     readonly trustedProxies: readonly string[];
     /** CA for certificates in trusted proxies' headers (server.proxyClientCa, else server.tls.clientCa). */
     readonly proxyClientCa?: Buffer;
+    /** The one header a trusted proxy's client certificate is read from. */
+    readonly clientCertificateHeader: string;
     readonly trustedProxySet: BlockList;
     readonly bodyLimitBytes: number;
+    readonly requestTimeoutMs: number;
+    readonly shutdownGraceSeconds: number;
     readonly workers: number;
   };
   readonly database: RawConfig['database'];
@@ -30,6 +34,11 @@ export interface GatewayConfig {
     readonly url: URL;
     readonly clientUrl: URL | null;
     readonly tls?: PeerTlsMaterial;
+    /**
+     * Token services besides the backend's own origin that may receive backend.auth: the
+     * gateway's own /v2/token and backend.auth.realms.
+     */
+    readonly allowedRealms: readonly URL[];
   };
   readonly upstream: Omit<RawConfig['upstream'], 'url' | 'tls'> & {
     readonly url: URL | null;

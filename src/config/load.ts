@@ -35,19 +35,72 @@ export function loadConfig(source: ConfigSource = {}): ConfigResult {
   }
 
   const overlaid = overlayEnvironment(configSchema, fileSettings, env);
-  const parsed = configSchema.safeParse(overlaid.settings);
   const problems = [...overlaid.problems];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const path = issue.path.join('.') || '(top level)';
-      const keys = issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message;
-      problems.push(`${path}: ${keys}`);
-    }
-    return { ok: false, problems };
-  }
-  const compiled = compileConfig(parsed.data, problems);
+  const validated = validateAll(overlaid.settings, problems);
+  if (validated === undefined) return { ok: false, problems };
+  // The derived forms (listen addresses, URLs, files) are checked even when the schema found
+  // problems, with the faulty keys at their defaults, so one run reports every problem.
+  const derivedProblems: string[] = [];
+  const compiled = compileConfig(validated.data, derivedProblems, validated.setAside);
+  problems.push(...derivedProblems.filter((problem) => !validated.setAside.some((path) => problem.startsWith(`${path}:`) || problem.startsWith(`${path}.`))));
   if (problems.length > 0 || compiled === undefined) return { ok: false, problems };
   return { ok: true, config: compiled, source: file ?? '(built-in defaults)' };
+}
+
+/** Rounds of setting faulty keys aside; each round removes at least one, so a few suffice for any file. */
+const MAX_VALIDATION_ROUNDS = 32;
+
+/**
+ * The schema's problems, all of them; then the same settings with each faulty key set aside
+ * (so its default applies) until the rest validates, so that the later phases can look at
+ * everything that was right. `setAside` lists the dotted paths that were removed.
+ */
+function validateAll(settings: Record<string, unknown>, problems: string[]): { data: RawConfig; setAside: string[] } | undefined {
+  const working = structuredClone(settings);
+  const setAside: string[] = [];
+  const reported = new Set<string>();
+  for (let round = 0; round < MAX_VALIDATION_ROUNDS; round += 1) {
+    const parsed = configSchema.safeParse(working);
+    if (parsed.success) return { data: parsed.data, setAside };
+    let removed = false;
+    for (const issue of parsed.error.issues) {
+      const path = issue.path.map(String);
+      const line = `${path.join('.') || '(top level)'}: ${issue.code === 'unrecognized_keys' ? `unknown key(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message}`;
+      // A key set aside may reveal a problem of its parent (a required key now missing): that is the same problem.
+      if (!setAside.some((aside) => aside.startsWith(path.join('.'))) && !reported.has(line)) {
+        reported.add(line);
+        problems.push(line);
+      }
+      const targets = issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...path, key]) : [path];
+      for (const target of targets) {
+        if (target.length > 0 && removeAt(working, target)) {
+          setAside.push(target.join('.'));
+          removed = true;
+        }
+      }
+    }
+    if (!removed) return undefined;
+  }
+  return undefined;
+}
+
+/** Deletes settings[path]; a list element is removed from its list. False when there was nothing there. */
+function removeAt(settings: Record<string, unknown>, path: readonly string[]): boolean {
+  let node: unknown = settings;
+  for (const segment of path.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return false;
+    node = (node as Record<string, unknown>)[segment];
+  }
+  const last = path[path.length - 1] ?? '';
+  if (Array.isArray(node)) {
+    const index = Number(last);
+    if (!Number.isInteger(index) || index < 0 || index >= node.length) return false;
+    node.splice(index, 1);
+    return true;
+  }
+  if (typeof node !== 'object' || node === null || !Object.hasOwn(node, last)) return false;
+  delete (node as Record<string, unknown>)[last];
+  return true;
 }
 
 function readYamlFile(file: string): Record<string, unknown> | string {
@@ -68,7 +121,7 @@ function readYamlFile(file: string): Record<string, unknown> | string {
   }
 }
 
-function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | undefined {
+function compileConfig(raw: RawConfig, problems: string[], setAside: readonly string[] = []): GatewayConfig | undefined {
   const listen = parseListen(raw.server.listen);
   if (listen === undefined) problems.push(`server.listen: must be host:port (e.g. "127.0.0.1:5050" or "[::1]:5050"), got "${raw.server.listen}"`);
 
@@ -90,7 +143,8 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
   }
 
   const proxyClientCa = raw.server.proxyClientCa === undefined ? tls?.clientCa : readPem('server.proxyClientCa', raw.server.proxyClientCa, problems);
-  if (raw.management.clientCertCNs.length > 0 && tls?.clientCa === undefined) {
+  const serverTlsSetAside = setAside.some((path) => path === 'server' || path.startsWith('server.tls'));
+  if (raw.management.clientCertCNs.length > 0 && tls?.clientCa === undefined && !serverTlsSetAside) {
     problems.push('management.clientCertCNs: needs server.tls.clientCa (client certificates are only requested when it is set)');
   }
 
@@ -98,7 +152,10 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
   if (metricsListen === undefined) problems.push(`metrics.listen: must be host:port, got "${raw.metrics.listen}"`);
 
   const scheme = tls === undefined ? 'http' : 'https';
-  const publicUrl = new URL(raw.server.publicUrl ?? `${scheme}://${raw.server.listen}`);
+  // A listen address that is no valid host:port was reported above; the URL is then only a placeholder.
+  const listenUrl = `${scheme}://${raw.server.listen}`;
+  if (listen !== undefined && raw.server.publicUrl === undefined && !URL.canParse(listenUrl)) problems.push(`server.listen: "${raw.server.listen}" is no host name or address a URL can hold`);
+  const publicUrl = new URL(raw.server.publicUrl ?? (URL.canParse(listenUrl) ? listenUrl : `${scheme}://127.0.0.1`));
 
   const backendTls = raw.backend.tls === undefined ? undefined : readPeerTls('backend.tls', raw.backend.tls, problems);
   const upstreamTls = raw.upstream.tls === undefined ? undefined : readPeerTls('upstream.tls', raw.upstream.tls, problems);
@@ -114,8 +171,11 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       ...(tls === undefined ? {} : { tls }),
       trustedProxies: raw.server.trustedProxies,
       ...(proxyClientCa === undefined ? {} : { proxyClientCa }),
+      clientCertificateHeader: raw.server.clientCertificateHeader,
       trustedProxySet,
       bodyLimitBytes: raw.server.bodyLimitBytes,
+      requestTimeoutMs: raw.server.requestTimeoutMs,
+      shutdownGraceSeconds: raw.server.shutdownGraceSeconds,
       workers: raw.server.workers,
     },
     database: raw.database,
@@ -123,6 +183,7 @@ function compileConfig(raw: RawConfig, problems: string[]): GatewayConfig | unde
       ...withoutTls(raw.backend),
       url: new URL(raw.backend.url),
       clientUrl: raw.backend.clientUrl === null ? null : new URL(raw.backend.clientUrl),
+      allowedRealms: [new URL('/v2/token', publicUrl), ...(raw.backend.auth?.realms ?? []).map((realm) => new URL(realm))],
       ...(backendTls === undefined ? {} : { tls: backendTls }),
     },
     upstream: {

@@ -44,8 +44,26 @@ export const configSchema = z
          * itself speaks plain HTTP behind a TLS-terminating proxy.
          */
         proxyClientCa: filePath.optional(),
+        /**
+         * The one request header a trusted proxy puts the client certificate in (Apache:
+         * `RequestHeader set X-RHSM-SSL-Client-Cert "%{SSL_CLIENT_CERT}s"`; nginx:
+         * `proxy_set_header X-RHSM-SSL-Client-Cert $ssl_client_escaped_cert`). Matched exactly,
+         * case aside: `SSL_CLIENT_CERT` and `SSL-Client-Cert` are different headers.
+         */
+        clientCertificateHeader: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a header name (letters, digits, "-", "_")').default('X-RHSM-SSL-Client-Cert'),
+        /**
+         * SIGTERM/SIGINT: how long requests in flight may finish (a slow download) before the
+         * connections still open are closed and the process exits 0. Under systemd's and
+         * Kubernetes' default 10 s stop timeout.
+         */
+        shutdownGraceSeconds: z.number().min(0).max(3600).default(8),
         /** Processes sharing the listening port (node:cluster); also `serve --workers N`. */
         workers: z.number().int().min(1).max(256).default(1),
+        /**
+         * A client that takes longer than this to send its request (headers and body) is
+         * answered 408 and its connection closed; answers (a large blob) may take as long as they need.
+         */
+        requestTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
         /** Largest request body accepted anywhere (management pushes are the big ones). */
         bodyLimitBytes: z.number().int().positive().default(64 * 1024 * 1024),
       })
@@ -80,7 +98,21 @@ export const configSchema = z
          * Robot credentials for the backend. The gateway asks the backend once how it wants them:
          * Basic, or its own token flow (the Bearer challenge's realm, with these as Basic there).
          */
-        auth: z.object({ username: z.string().min(1), password: z.string() }).strict().optional(),
+        auth: z
+          .object({
+            username: z.string().min(1),
+            password: z.string(),
+            /**
+             * Token services (the realm of the backend's Bearer challenge) that may receive these
+             * credentials besides the backend's own origin and the gateway's own /v2/token. An
+             * entry with a path allows that path; an origin alone allows any path there.
+             */
+            realms: z.array(httpUrl).default([]),
+            /** Backend tokens kept at once (one per repository and action); the least recently used go first. */
+            tokenCacheEntries: z.number().int().min(1).max(1_000_000).default(1_000),
+          })
+          .strict()
+          .optional(),
         timeouts: z
           .object({
             connectMs: positiveMs.default(5_000),
@@ -111,9 +143,17 @@ export const configSchema = z
           .default('/v2/'),
         tls: tlsPeer.optional(),
         timeoutMs: positiveMs.default(10_000),
-        /** After this many consecutive failures, calls fail at once for openSeconds. */
+        /**
+         * After `failures` consecutive failures (network errors, timeouts, 5xx), calls fail at
+         * once; one probe goes through after probeSeconds, the wait doubling while probes fail,
+         * up to openSeconds. So logins work again at most openSeconds after the server does.
+         */
         circuitBreaker: z
-          .object({ failures: z.number().int().positive().default(3), openSeconds: z.number().positive().default(30) })
+          .object({
+            failures: z.number().int().positive().default(3),
+            probeSeconds: z.number().positive().max(3600).default(1),
+            openSeconds: z.number().positive().max(3600).default(2),
+          })
           .strict()
           .prefault({}),
       })
@@ -231,6 +271,17 @@ export const configSchema = z
             perAccount: z.number().int().positive().default(10),
             perAddress: z.number().int().positive().default(50),
             windowSeconds: z.number().int().positive().default(900),
+          })
+          .strict()
+          .prefault({}),
+        /**
+         * bcrypt checks (static provider) run on worker threads: `workers` of them (null: one
+         * per CPU but one, at least one), with at most `queue` checks waiting; beyond, 503.
+         */
+        passwordChecks: z
+          .object({
+            workers: z.number().int().min(1).max(64).nullable().default(null),
+            queue: z.number().int().min(0).max(100_000).default(64),
           })
           .strict()
           .prefault({}),

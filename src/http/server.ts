@@ -3,9 +3,10 @@
  * proxies, body limits, the OCI error envelope, the not-found answer and one log line per
  * request with secrets redacted. buildApp (app.ts) registers the API plugins on it.
  */
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError, errorBody } from '../errors/registry-error.js';
+import { certificateHeaderProblem } from '../identity/client-certificate.js';
 import { withoutMountPrefix } from './mount-prefix.js';
 import { isTrustedPeer } from './trusted-peer.js';
 import { toWireError } from './wire-error.js';
@@ -39,13 +40,23 @@ export interface HttpServerOptions {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** How long an error answer may take to leave before the socket is destroyed anyway. */
+const CLIENT_ERROR_FLUSH_MS = 1_000;
+
+/** What a request Node could not parse, or that took too long to arrive, is answered. */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; message: string } {
+  if (code === 'HPE_HEADER_OVERFLOW') return { status: 431, reason: 'Request Header Fields Too Large', message: 'request headers too large' };
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT') return { status: 408, reason: 'Request Timeout', message: 'the request took too long to arrive' };
+  return { status: 400, reason: 'Bad Request', message: 'malformed HTTP request' };
+}
+
 export function createHttpServer(config: GatewayConfig, options: HttpServerOptions = {}): FastifyInstance {
   const tls = config.server.tls;
   let requestCounter = 0;
   const app = Fastify({
     logger: {
       level: config.log.level,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+      redact: { paths: [...REDACTED_PATHS, `req.headers[${JSON.stringify(config.server.clientCertificateHeader.toLowerCase())}]`], censor: '[redacted]' },
       ...(options.logStream === undefined ? {} : { stream: options.logStream }),
     },
     // One line per request, written by our onResponse hook below, instead of fastify's two.
@@ -61,7 +72,7 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
     keepAliveTimeout: 75_000,
     // A client that takes this long to send its request (headers and body) is cut off; answers
     // (a 1 GiB blob) may take as long as they need.
-    requestTimeout: 60_000,
+    requestTimeout: config.server.requestTimeoutMs,
     // X-Request-Id is taken only from a trusted proxy, and only when it looks like an id.
     requestIdHeader: false,
     genReqId: (request) => {
@@ -69,12 +80,26 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
       if (typeof offered === 'string' && REQUEST_ID.test(offered) && isTrustedPeer(request.socket.remoteAddress, config.server.trustedProxySet)) return offered;
       return `req-${(requestCounter += 1).toString(36)}`;
     },
+    // A URL fastify cannot decode (a lone `%`) is refused before routing: the OCI envelope there too.
+    frameworkErrors: (error, request, reply) => {
+      const answer = reply as unknown as FastifyReply;
+      if (request.url.startsWith('/v2')) answer.header(API_VERSION_HEADER, API_VERSION);
+      void answer.code(400).type('application/json; charset=utf-8').send(errorBody('BAD_REQUEST', 'malformed request URL', { code: error.code }));
+    },
     // Malformed requests and oversized headers are answered before routing; keep the OCI envelope.
     clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable) return;
-      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = errorBody(status === 431 ? 'BAD_REQUEST' : 'BAD_REQUEST', status === 431 ? 'request headers too large' : 'malformed HTTP request');
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      const { status, reason, message } = clientErrorAnswer(error.code);
+      const body = errorBody('BAD_REQUEST', message);
+      // The answer, then the socket is ours to close: a client that stopped reading would never
+      // acknowledge the end and would hold it (FIN-WAIT-2) for as long as it likes.
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`, () => socket.destroy());
+      const unflushed = setTimeout(() => socket.destroy(), CLIENT_ERROR_FLUSH_MS);
+      unflushed.unref();
+      socket.once('close', () => clearTimeout(unflushed));
     },
     ...(tls === undefined
       ? {}
@@ -87,6 +112,25 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
           },
         }),
   }) as unknown as FastifyInstance;
+  // Node checks request and header timeouts only this often (30 s by default): a fraction of the timeout.
+  const server = app.server as unknown as { headersTimeout: number; connectionsCheckingInterval: number };
+  server.headersTimeout = Math.min(server.headersTimeout, config.server.requestTimeoutMs);
+  server.connectionsCheckingInterval = Math.min(30_000, Math.max(50, Math.floor(config.server.requestTimeoutMs / 10)));
+
+  // A trusted proxy clears only the certificate header it sets itself: a request of its with any
+  // other certificate header, or two of the configured one, may carry a client's forgery. Refused
+  // for every route, before anything reads a certificate or a credential.
+  if (config.server.trustedProxies.length > 0) {
+    const headerName = config.server.clientCertificateHeader;
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (!isTrustedPeer(request.raw.socket.remoteAddress, config.server.trustedProxySet)) {
+        done();
+        return;
+      }
+      const problem = certificateHeaderProblem(request.raw.rawHeaders, headerName);
+      done(problem === undefined ? undefined : new RegistryError('BAD_REQUEST', { message: problem }));
+    });
+  }
 
   app.setErrorHandler((error, request, reply) => {
     const wire = toWireError(error);

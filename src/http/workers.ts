@@ -7,10 +7,13 @@
 import cluster from 'node:cluster';
 
 const RESTART_DELAY_MS = 500;
-const DRAIN_DEADLINE_MS = 10_000;
+/** Beyond the workers' own drain: time for them to exit once it is over. */
+const EXIT_MARGIN_MS = 1_000;
 
 export interface Supervisor {
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
+  /** How long a worker may take to drain and exit (server.shutdownGraceSeconds and its forced close). */
+  readonly drainMs: number;
 }
 
 export function superviseWorkers(count: number, supervisor: Supervisor): void {
@@ -34,7 +37,7 @@ export function superviseWorkers(count: number, supervisor: Supervisor): void {
     const workers = Object.values(cluster.workers ?? {});
     if (workers.length === 0) process.exit(0);
     for (const worker of workers) worker?.process.kill('SIGTERM');
-    setTimeout(() => process.exit(1), DRAIN_DEADLINE_MS + 1_000).unref();
+    setTimeout(() => process.exit(1), supervisor.drainMs + EXIT_MARGIN_MS).unref();
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -1,10 +1,16 @@
 /**
  * Host identity from a client certificate (a Red Hat Subscription Manager consumer certificate,
  * subject CN = host UUID), either from our own TLS connection or — only when the request comes
- * from a configured trusted proxy — from the `X-RHSM-SSL-Client-Cert` / `SSL_CLIENT_CERT` header
- * a TLS-terminating Apache or nginx sets (nginx: `$ssl_client_escaped_cert`; Node refuses
- * tab-folded header values). A certificate that does not verify against server.tls.clientCa
- * (or server.proxyClientCa for headers), or is outside its validity period, identifies nobody.
+ * from a configured trusted proxy — from the one header server.clientCertificateHeader names,
+ * which the TLS-terminating Apache (`%{SSL_CLIENT_CERT}s`, space-folded) or nginx
+ * (`$ssl_client_escaped_cert`, URL-escaped; Node refuses the tab-folded `$ssl_client_cert`) sets.
+ * A certificate that does not verify against server.tls.clientCa (or server.proxyClientCa for
+ * headers), or is outside its validity period, identifies nobody.
+ *
+ * Certificates are public, and a proxy clears only the header it sets itself: a request from a
+ * trusted proxy that also carries any other certificate header (other names, the same name
+ * spelled with `-` for `_`), or the configured one twice, could be a client's forgery the proxy
+ * passed along, so it is refused (certificateHeaderProblem) rather than read.
  */
 import { X509Certificate } from 'node:crypto';
 import type { BlockList } from 'node:net';
@@ -12,7 +18,54 @@ import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { isTrustedPeer } from '../http/trusted-peer.js';
 
-export const CERTIFICATE_HEADERS = ['x-rhsm-ssl-client-cert', 'ssl_client_cert', 'ssl-client-cert'] as const;
+/** The default of server.clientCertificateHeader: what Katello's smart proxies send. */
+export const DEFAULT_CERTIFICATE_HEADER = 'X-RHSM-SSL-Client-Cert';
+
+/**
+ * Header names proxies and load balancers put client certificates in, with `_` written as `-`
+ * (Apache, nginx, Katello, pulp's certguard, Envoy, RFC 9440, AWS ALB, Azure ARR, Traefik).
+ */
+const KNOWN_CERTIFICATE_HEADERS: ReadonlySet<string> = new Set([
+  'x-rhsm-ssl-client-cert',
+  'ssl-client-cert',
+  'ssl-client-escaped-cert',
+  'x-ssl-client-cert',
+  'x-ssl-client-escaped-cert',
+  'x-ssl-cert',
+  'x-client-cert',
+  'x-client-certificate',
+  'x-tls-client-cert',
+  'client-cert',
+  'client-cert-chain',
+  'x-forwarded-client-cert',
+  'x-forwarded-tls-client-cert',
+  'x-arr-clientcert',
+  'x-amzn-mtls-clientcert',
+]);
+
+const canonicalName = (name: string): string => name.toLowerCase().replaceAll('_', '-');
+
+/** Whether a request header name is one a certificate may travel in. */
+export function isCertificateHeader(name: string, configured: string): boolean {
+  const canonical = canonicalName(name);
+  return KNOWN_CERTIFICATE_HEADERS.has(canonical) || canonical === canonicalName(configured);
+}
+
+/**
+ * Why a trusted proxy's request must not be read for a certificate: another certificate header
+ * beside the configured one (by any spelling), or the configured one more than once. Pure;
+ * `rawHeaders` is Node's flat [name, value, ...] list, which keeps repeats and spellings apart.
+ */
+export function certificateHeaderProblem(rawHeaders: readonly string[], configured: string): string | undefined {
+  const wanted = configured.toLowerCase();
+  let copies = 0;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index] ?? '';
+    if (name.toLowerCase() === wanted) copies += 1;
+    else if (isCertificateHeader(name, configured)) return `a client certificate may only come in the ${configured} header, not in ${name.slice(0, 64)}`;
+  }
+  return copies > 1 ? `the ${configured} header may appear only once` : undefined;
+}
 
 const HOST_UUID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -27,10 +80,13 @@ export interface ClientCertificateOptions {
   readonly headerClientCa: Buffer | undefined;
   readonly trustedProxies: BlockList;
   readonly hasTrustedProxies: boolean;
+  /** server.clientCertificateHeader: the only header a trusted proxy's certificate is read from. */
+  readonly headerName: string;
 }
 
 export function createCertificateReader(options: ClientCertificateOptions) {
   const caCertificates = options.headerClientCa === undefined ? [] : splitPem(options.headerClientCa.toString('utf8')).map((pem) => new X509Certificate(pem));
+  const headerKey = options.headerName.toLowerCase();
   // A TLS connection's certificate cannot change, so it is read once per connection.
   const perSocket = new WeakMap<object, CertificateOutcome>();
 
@@ -67,8 +123,8 @@ export function createCertificateReader(options: ClientCertificateOptions) {
     const direct = fromSocket(request.raw.socket as Partial<TLSSocket>);
     if (direct.kind !== 'none') return direct;
     if (!options.hasTrustedProxies) return NONE;
-    const header = CERTIFICATE_HEADERS.map((name) => request.headers[name]).find((value) => typeof value === 'string' && value !== '');
-    if (typeof header !== 'string') return NONE;
+    const header = request.headers[headerKey];
+    if (typeof header !== 'string' || header === '') return NONE;
     // Only the connection's own peer address counts here, never X-Forwarded-For.
     if (!isTrustedPeer(request.raw.socket.remoteAddress, options.trustedProxies)) return { kind: 'ignored', reason: 'certificate header from an untrusted address' };
     return fromHeader(header, now);

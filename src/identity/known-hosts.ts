@@ -6,6 +6,7 @@
  * lookup.
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 import type { AccessFactsCache } from '../store/access-facts-cache.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 import type { UpstreamClient } from '../upstream/katello-client.js';
@@ -13,10 +14,20 @@ import type { UpstreamClient } from '../upstream/katello-client.js';
 const RETRY_AFTER_FAILURE_MS = 30_000;
 const MAX_REMEMBERED = 100_000;
 
-export class KnownHosts {
-  private readonly known = new Set<string>();
-  private readonly failedUntil = new Map<string, number>();
+export class KnownHosts implements HasCaches {
+  private readonly known = new BoundedCache<string, true>('known-hosts', { maxEntries: MAX_REMEMBERED, maxBytes: MAX_REMEMBERED * 320, sizeOf: (_true, uuid) => stringBytes(uuid) + 32 });
+  private readonly failedUntil = new BoundedCache<string, number>('failed-host-lookups', {
+    maxEntries: MAX_REMEMBERED,
+    maxBytes: MAX_REMEMBERED * 320,
+    sizeOf: (_until, uuid) => stringBytes(uuid) + 32,
+    ttlMs: RETRY_AFTER_FAILURE_MS,
+  });
+  /** Bounded by the requests in flight: one lookup per host at a time. */
   private readonly inFlight = new Map<string, Promise<void>>();
+
+  get caches(): readonly CacheView[] {
+    return [this.known, this.failedUntil];
+  }
 
   constructor(
     private readonly deps: { store: GatewayStore; upstream: UpstreamClient; facts: AccessFactsCache; log: FastifyBaseLogger; now: () => number },
@@ -51,15 +62,13 @@ export class KnownHosts {
       this.remember(uuid);
       this.deps.log.info({ host: uuid, repositories: repositories.length }, 'new host registered from upstream');
     } catch (error) {
-      if (this.failedUntil.size >= MAX_REMEMBERED) this.failedUntil.clear();
       this.failedUntil.set(uuid, this.deps.now() + RETRY_AFTER_FAILURE_MS);
       this.deps.log.warn({ host: uuid, reason: (error as Error).message }, 'host lookup at upstream failed; public repositories only for now');
     }
   }
 
   private remember(uuid: string): void {
-    if (this.known.size >= MAX_REMEMBERED) this.known.clear();
-    this.known.add(uuid);
+    this.known.set(uuid, true);
     this.failedUntil.delete(uuid);
   }
 }

@@ -3,15 +3,32 @@
  * tokens table (the table is the truth, so tokens survive restarts). Expiry is checked on every
  * use; unknown checksums are remembered briefly so a flood of garbage tokens costs no queries.
  */
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayStore, TokenOwner } from '../store/gateway-store.js';
 import { tokenChecksum } from '../token/checksum.js';
 
 const MAX_ENTRIES = 100_000;
+/** A checksum (64 hex characters) and a user name of up to 255. */
+const MAX_ENTRY_BYTES = 2 * (64 + 255) + 64;
 const UNKNOWN_TTL_MS = 5_000;
 
-export class UserTokens {
-  private readonly known = new Map<string, TokenOwner>();
-  private readonly unknown = new Map<string, number>();
+export class UserTokens implements HasCaches {
+  private readonly known = new BoundedCache<string, TokenOwner>('user-tokens', {
+    maxEntries: MAX_ENTRIES,
+    maxBytes: MAX_ENTRIES * MAX_ENTRY_BYTES,
+    sizeOf: (owner, checksum) => stringBytes(checksum) + stringBytes(owner.username) + 64,
+  });
+  /** Garbage tokens (a flood of made-up ones) are remembered briefly, so they cost no queries. */
+  private readonly unknown = new BoundedCache<string, number>('unknown-tokens', {
+    maxEntries: MAX_ENTRIES,
+    maxBytes: MAX_ENTRIES * 256,
+    sizeOf: (_until, checksum) => stringBytes(checksum) + 32,
+    ttlMs: UNKNOWN_TTL_MS,
+  });
+
+  get caches(): readonly CacheView[] {
+    return [this.known, this.unknown];
+  }
 
   constructor(
     private readonly store: GatewayStore,
@@ -31,10 +48,10 @@ export class UserTokens {
     if (unknownUntil !== undefined && unknownUntil > nowMs) return undefined;
     return this.store.findTokenOwner(checksum).then((found) => {
       if (found === undefined) {
-        remember(this.unknown, checksum, nowMs + UNKNOWN_TTL_MS);
+        this.unknown.set(checksum, nowMs + UNKNOWN_TTL_MS);
         return undefined;
       }
-      remember(this.known, checksum, found);
+      this.rememberOwner(checksum, found);
       return this.unexpired(checksum, found, nowMs);
     });
   }
@@ -48,7 +65,13 @@ export class UserTokens {
   /** Called after a login stored a token, so a recent "unknown" answer does not shadow it. */
   remember(checksum: string, owner: TokenOwner): void {
     this.unknown.delete(checksum);
-    remember(this.known, checksum, owner);
+    this.rememberOwner(checksum, owner);
+  }
+
+  /** Kept until the token expires (by the wall clock; expiry itself is judged by the caller's clock on every use). */
+  private rememberOwner(checksum: string, owner: TokenOwner): void {
+    const lifetime = owner.expiresAt - Date.now();
+    this.known.set(checksum, owner, lifetime > 0 ? { ttl: lifetime } : {});
   }
 
   forgetAll(): void {
@@ -57,10 +80,3 @@ export class UserTokens {
   }
 }
 
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  if (map.size >= MAX_ENTRIES) {
-    const oldest = map.keys().next().value;
-    if (oldest !== undefined) map.delete(oldest);
-  }
-  map.set(key, value);
-}

@@ -4,6 +4,7 @@
  * sets (route families, outcomes, status codes), never repository or user names.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { CacheView } from '../caches/bounded-cache.js';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -74,6 +75,23 @@ export class GatewayMetrics {
   });
 
   readonly databasePoolWaiting: Gauge;
+
+  /** Entries and estimated bytes of every bounded cache, read when scraped (label: the cache's name, a fixed set). */
+  showCaches(caches: () => readonly CacheView[]): void {
+    const gauge = (name: string, help: string, read: (cache: CacheView) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['cache'] as const,
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const cache of caches()) this.set({ cache: cache.cacheName }, read(cache));
+        },
+      });
+    gauge('cg_cache_entries', 'Entries held by each bounded cache', (cache) => cache.size);
+    gauge('cg_cache_bytes', 'Estimated bytes held by each bounded cache', (cache) => cache.calculatedSize);
+  }
 
   constructor(options: { poolWaiting?: () => number } = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cg_' });

@@ -32,6 +32,7 @@ export function instrumentBackend(client: BackendClient, metrics: GatewayMetrics
   };
   return {
     location: client.location,
+    ...(client.caches === undefined ? {} : { caches: client.caches }),
     send: (request) => timed(() => client.send(request), (response) => response.statusCode),
     fetchWhole: (request) => timed(() => client.fetchWhole(request), (response) => response.statusCode),
     write: (request) => timed(() => client.write(request), (response) => response.statusCode),

@@ -6,6 +6,7 @@
  * and while the API server is down nothing new is granted (503, not a guess).
  */
 import type { Identity } from '../access/identity.js';
+import { BoundedCache, stringBytes } from '../caches/bounded-cache.js';
 import type { RepositoryAction } from '../access/required-access.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
@@ -15,12 +16,14 @@ import type { KubernetesClient, ResourceAttributes, ReviewedUser } from './kuber
 import type { IdentityProvider, LoginOutcome } from './provider.js';
 
 const MAX_REMEMBERED = 50_000;
+/** Keys hold a user's groups and extra: the bytes are bounded as well as the count. */
+const MAX_REMEMBERED_BYTES = 64 * 1024 * 1024;
 const NOTHING: readonly RepositoryAction[] = Object.freeze([]);
 
 export function createKubernetesProvider(config: GatewayConfig['identity']['kubernetes'], client: KubernetesClient, now: () => number = Date.now): IdentityProvider {
   const ttlMs = config.cacheSeconds * 1000;
-  const reviews = new Expiring<ReviewedUser | null>();
-  const decisions = new Expiring<boolean>();
+  const reviews = new Expiring<ReviewedUser | null>('kubernetes-token-reviews');
+  const decisions = new Expiring<boolean>('kubernetes-access-reviews');
   const authorization = config.authorization;
 
   function attributesFor(repository: string, action: RepositoryAction): ResourceAttributes {
@@ -39,12 +42,13 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
     const cached = decisions.get(key, at);
     if (cached !== undefined) return cached;
     const answer = await client.mayAccess(user, attributes);
-    if (ttlMs > 0) decisions.set(key, answer, at + ttlMs);
+    if (ttlMs > 0) decisions.set(key, answer, at, ttlMs);
     return answer;
   }
 
   return {
     name: 'kubernetes',
+    caches: [reviews.cache, decisions.cache],
     async login(credentials): Promise<LoginOutcome> {
       // The API server answers a TokenReview of an empty token with 400, not "unauthenticated".
       if (credentials.password === '') return { kind: 'rejected' };
@@ -53,7 +57,7 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
       let user = reviews.get(key, at);
       if (user === undefined) {
         user = (await client.reviewToken(credentials.password)) ?? null;
-        if (ttlMs > 0) reviews.set(key, user, at + ttlMs);
+        if (ttlMs > 0) reviews.set(key, user, at, ttlMs);
       }
       if (user === null) return { kind: 'rejected' };
       return {
@@ -76,23 +80,23 @@ export function createKubernetesProvider(config: GatewayConfig['identity']['kube
   };
 }
 
-/** Answers kept until their expiry; bounded, the oldest dropped first. */
+/** Answers kept until their expiry (by the provider's clock); bounded by count and bytes, least recently used dropped first. */
 class Expiring<V> {
-  private readonly entries = new Map<string, { value: V; until: number }>();
+  readonly cache: BoundedCache<string, { value: V; until: number }>;
+
+  constructor(name: string) {
+    this.cache = new BoundedCache(name, { maxEntries: MAX_REMEMBERED, maxBytes: MAX_REMEMBERED_BYTES, sizeOf: (entry, key) => stringBytes(key) + stringBytes(JSON.stringify(entry.value) ?? '') + 64 });
+  }
 
   get(key: string, at: number): V | undefined {
-    const entry = this.entries.get(key);
+    const entry = this.cache.get(key);
     if (entry === undefined) return undefined;
     if (entry.until > at) return entry.value;
-    this.entries.delete(key);
+    this.cache.delete(key);
     return undefined;
   }
 
-  set(key: string, value: V, until: number): void {
-    if (this.entries.size >= MAX_REMEMBERED) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
-    this.entries.set(key, { value, until });
+  set(key: string, value: V, at: number, ttlMs: number): void {
+    this.cache.set(key, { value, until: at + ttlMs }, { ttl: ttlMs });
   }
 }

@@ -5,6 +5,7 @@
  * - `katello` answers with the management server's own token (what Katello's proxies do).
  * - `static` and `kubernetes` answer with a JWT the gateway signs (token/gateway-tokens.ts).
  */
+import type { HasCaches } from '../caches/bounded-cache.js';
 import type { ProviderName, Identity, UserIdentity } from '../access/identity.js';
 import type { RepositoryAction } from '../access/required-access.js';
 import type { GatewayConfig } from '../config/compiled.js';
@@ -41,6 +42,8 @@ export interface IdentityProvider {
    * catalog is filtered per caller, a registry's is not.
    */
   listsWholeCatalog?(identity: UserIdentity): boolean;
+  /** Its bounded caches (review answers), for the metrics and the sweep. */
+  readonly caches?: HasCaches['caches'];
   /** SIGHUP: take users and rules from a reloaded configuration (htpasswd edited, a rule added). */
   reload?(config: GatewayConfig['identity']): void;
 }

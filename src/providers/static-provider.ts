@@ -10,11 +10,14 @@ import { compileRules } from '../access/static-rules.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import type { BasicCredentials } from '../token/basic-credentials.js';
 import { secretsEqual } from '../token/checksum.js';
+import type { PasswordChecks } from './password-checks.js';
 import type { IdentityProvider, LoginOutcome } from './provider.js';
 
-export function createStaticProvider(initial: GatewayConfig['identity']['static']): IdentityProvider {
-  /** A bcrypt hash of nothing anyone knows, checked for unknown users so they cost the same. */
-  const dummyHash = bcrypt.hashSync('container-gateway: no such user', 10);
+/** A bcrypt hash of nothing anyone knows, checked for unknown users so they cost the same (made once, at cost 10 as `htpasswd -B`). */
+const dummyHash = bcrypt.hashSync('container-gateway: no such user', 10);
+
+/** Every bcrypt check goes through `checks` (worker threads), never the event loop. */
+export function createStaticProvider(initial: GatewayConfig['identity']['static'], checks: PasswordChecks): IdentityProvider {
   let current = compile(initial);
 
   async function passwordMatches(credentials: BasicCredentials): Promise<boolean> {
@@ -22,11 +25,11 @@ export function createStaticProvider(initial: GatewayConfig['identity']['static'
     const robotSecret = robots.get(credentials.username);
     if (robotSecret !== undefined && !isBcrypt(robotSecret)) {
       // A plain robot secret costs a bcrypt check too, so timing does not tell robots from unknown users.
-      await bcrypt.compare(credentials.password, dummyHash);
+      await checks.compare(credentials.password, dummyHash);
       return secretsEqual(credentials.password, robotSecret);
     }
     const hash = robotSecret ?? users.get(credentials.username);
-    const matches = await bcrypt.compare(credentials.password, hash ?? dummyHash).catch(() => false);
+    const matches = await checks.compare(credentials.password, hash ?? dummyHash);
     return matches && hash !== undefined;
   }
 

@@ -9,13 +9,25 @@
  * on from what it knew rather than failing pulls it decided a moment ago.
  */
 import type { AccessFacts } from '../access/decide-access.js';
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 import { unreachable, type Identity } from '../access/identity.js';
 import { visibleRepositories } from '../access/visible-repositories.js';
 import { compareCodeUnits } from '../registry/pagination.js';
 import type { GatewayStore, RepositoryRow } from './gateway-store.js';
 
-/** Callers whose mappings are held at once; the least recently loaded are dropped first. */
+/** Callers whose mappings are held at once; the least recently used are dropped first. */
 const MAX_CACHED_CALLERS = 50_000;
+/** A caller mapped to many repositories holds many ids: the bytes are bounded as well as the count. */
+const MAX_CACHED_MAPPING_BYTES = 256 * 1024 * 1024;
+
+function mappingsCache(name: string): BoundedCache<string, ReadonlySet<number>> {
+  return new BoundedCache<string, ReadonlySet<number>>(name, {
+    maxEntries: MAX_CACHED_CALLERS,
+    maxBytes: MAX_CACHED_MAPPING_BYTES,
+    // A Set of small integers costs about 16 bytes per member in V8.
+    sizeOf: (ids, key) => ids.size * 16 + stringBytes(key) + 64,
+  });
+}
 
 interface RepositorySnapshot {
   readonly byName: ReadonlyMap<string, RepositoryRow>;
@@ -23,19 +35,23 @@ interface RepositorySnapshot {
   readonly publicSorted: readonly string[];
 }
 
-export class AccessFactsCache {
+export class AccessFactsCache implements HasCaches {
   private snapshot: RepositorySnapshot | undefined;
   private snapshotLoading: Promise<RepositorySnapshot> | undefined;
   /** The snapshot is out of date but its reload failed: keep serving it, and try again. */
   private snapshotStale = false;
-  private readonly callerMappings = new Map<string, ReadonlySet<number>>();
+  private readonly callerMappings = mappingsCache('caller-mappings');
   /** Mappings invalidated since they were loaded: the answer of last resort. */
-  private staleMappings = new Map<string, ReadonlySet<number>>();
+  private readonly staleMappings = mappingsCache('stale-caller-mappings');
   /** Bumped on every invalidation, so a load that raced with a write is not kept. */
   private snapshotEpoch = 0;
   private mappingsEpoch = 0;
 
   constructor(private readonly store: GatewayStore) {}
+
+  get caches(): readonly CacheView[] {
+    return [this.callerMappings, this.staleMappings];
+  }
 
   async factsFor(identity: Identity, repository: string): Promise<AccessFacts> {
     const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
@@ -63,7 +79,7 @@ export class AccessFactsCache {
     this.snapshotEpoch += 1;
     this.mappingsEpoch += 1;
     this.snapshotLoading = undefined;
-    for (const [key, ids] of this.callerMappings) this.keepStale(key, ids);
+    for (const [key, ids] of this.callerMappings.entries()) this.keepStale(key, ids);
     this.callerMappings.clear();
     this.reloadInBackground();
   }
@@ -100,7 +116,6 @@ export class AccessFactsCache {
   }
 
   private keepStale(key: string, ids: ReadonlySet<number>): void {
-    if (this.staleMappings.size >= MAX_CACHED_CALLERS) this.staleMappings = new Map();
     this.staleMappings.set(key, ids);
   }
 
@@ -150,10 +165,6 @@ export class AccessFactsCache {
       return ids;
     }
     this.staleMappings.delete(key);
-    if (this.callerMappings.size >= MAX_CACHED_CALLERS) {
-      const oldest = this.callerMappings.keys().next().value;
-      if (oldest !== undefined) this.callerMappings.delete(oldest);
-    }
     this.callerMappings.set(key, ids);
     return ids;
   }

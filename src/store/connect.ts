@@ -4,12 +4,12 @@
  * never block the writer and a briefly busy database waits instead of failing. PostgreSQL gets a
  * bounded pool per process with connection and statement timeouts.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type Driver } from 'kysely';
 import pg from 'pg';
 import type { RawConfig } from '../config/schema.js';
+import { securePermissions } from './file-permissions.js';
 import { importSqliteIfEmpty, type SqliteImport } from './migrate-from-sqlite.js';
 import { runMigrations, type DialectName, type MigrationReport } from './migrations.js';
 import type { Database } from './schema.js';
@@ -24,6 +24,8 @@ export interface OpenDatabase {
   /** Where the data lives, for logs and `check` (never the password). */
   readonly location: string;
   readonly migrations: MigrationReport;
+  /** SQLite: files and directories whose modes were too open and were tightened (for the start-up log). */
+  readonly tightened?: readonly string[];
   /** Set when this open copied an old SQLite database over (database.migrateFrom). */
   readonly imported?: SqliteImport;
   /** The raw SQLite handle (for data_version) or PostgreSQL pool (for LISTEN); I/O adapters only. */
@@ -82,7 +84,7 @@ export async function openDatabase(settings: DatabaseSettings, options: { migrat
 function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'> {
   const file = sqliteFileOf(settings.url);
   if (file === undefined) throw new Error('database.url: expected sqlite://PATH or postgres://...');
-  if (file !== ':memory:') mkdirSync(dirname(resolve(file)), { recursive: true });
+  const tightened = file === ':memory:' ? [] : securePermissions(resolve(file));
   const sqlite = new SqliteDatabase(file);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
@@ -98,6 +100,7 @@ function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'
     reads,
     dialect: 'sqlite',
     location: file === ':memory:' ? 'sqlite (in memory)' : `sqlite ${resolve(file)}`,
+    ...(tightened.length === 0 ? {} : { tightened }),
     sqlite,
     close: async () => {
       if (reads !== db) await reads.destroy();

@@ -5,14 +5,23 @@
  * database), so issuing one writes nothing and checking one reads nothing.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 
 const PREFIX = 'anon.';
 
 /** Verified tokens remembered, so the hot path does not compute an HMAC per request. */
 const MAX_REMEMBERED = 10_000;
 
-export class AnonymousTokens {
-  private readonly verified = new Map<string, number>();
+export class AnonymousTokens implements HasCaches {
+  private readonly verified = new BoundedCache<string, number>('anonymous-tokens', {
+    maxEntries: MAX_REMEMBERED,
+    maxBytes: MAX_REMEMBERED * 256,
+    sizeOf: (_expiry, token) => stringBytes(token) + 32,
+  });
+
+  get caches(): readonly CacheView[] {
+    return [this.verified];
+  }
 
   constructor(private readonly key: Buffer) {}
 
@@ -26,8 +35,8 @@ export class AnonymousTokens {
     if (remembered !== undefined) return remembered > nowMs;
     if (!this.verifyMac(token)) return false;
     const expiresAtMs = Number(token.slice(PREFIX.length, token.indexOf('.', PREFIX.length))) * 1000;
-    if (this.verified.size >= MAX_REMEMBERED) this.verified.clear();
-    this.verified.set(token, expiresAtMs);
+    const lifetime = expiresAtMs - Date.now();
+    if (lifetime > 0) this.verified.set(token, expiresAtMs, { ttl: lifetime });
     return expiresAtMs > nowMs;
   }
 

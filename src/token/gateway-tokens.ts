@@ -11,11 +11,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, SignJWT, type JWTPayload } from 'jose';
+import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 import type { ProviderName, UserIdentity } from '../access/identity.js';
 import { tokenChecksum } from './checksum.js';
 import type { KeyRing } from './key-ring.js';
 
 const MAX_REMEMBERED = 100_000;
+/** Identities carry groups and extra (a Kubernetes user's): the bytes are bounded as well as the count. */
+const MAX_REMEMBERED_BYTES = 64 * 1024 * 1024;
 const CLOCK_TOLERANCE_SECONDS = 60;
 const PROVIDERS: ReadonlySet<string> = new Set<ProviderName>(['static', 'kubernetes']);
 
@@ -43,8 +46,16 @@ interface Remembered {
   readonly expiresAtMs: number;
 }
 
-export class GatewayTokens {
-  private readonly verified = new Map<string, Remembered>();
+export class GatewayTokens implements HasCaches {
+  private readonly verified = new BoundedCache<string, Remembered>('gateway-tokens', {
+    maxEntries: MAX_REMEMBERED,
+    maxBytes: MAX_REMEMBERED_BYTES,
+    sizeOf: (remembered, checksum) => stringBytes(checksum) + stringBytes(JSON.stringify(remembered.identity)) + 64,
+  });
+
+  get caches(): readonly CacheView[] {
+    return [this.verified];
+  }
   /** The key ring's generation the remembered verifications belong to. */
   private verifiedGeneration = 0;
 
@@ -114,8 +125,8 @@ export class GatewayTokens {
         });
         const identity = identityOf(payload);
         if (identity === undefined || payload.exp === undefined) return undefined;
-        if (this.verified.size >= MAX_REMEMBERED) this.verified.clear();
-        this.verified.set(checksum, { identity, expiresAtMs: payload.exp * 1000 });
+        const lifetime = payload.exp * 1000 - Date.now();
+        this.verified.set(checksum, { identity, expiresAtMs: payload.exp * 1000 }, lifetime > 0 ? { ttl: lifetime } : {});
         return identity;
       } catch {
         return undefined;

@@ -13,6 +13,7 @@ import type { UserIdentity } from '../access/identity.js';
 import { isRepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AccessPolicy } from '../providers/access-policy.js';
+import { PasswordChecksBusy } from '../providers/password-checks.js';
 import type { IdentityProvider } from '../providers/provider.js';
 import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
 import type { AnonymousTokens } from './anonymous-token.js';
@@ -21,7 +22,7 @@ import type { AccessEntry, GatewayTokens } from './gateway-tokens.js';
 import type { KeyRing } from './key-ring.js';
 import type { TokenAnswer } from './login.js';
 import type { LoginThrottle } from './login-throttle.js';
-import { formatScope, parseScopes, type ResourceScope } from './scope.js';
+import { formatScope, MAX_SCOPE_LENGTH, MAX_SCOPES, parseScopes, type ResourceScope } from './scope.js';
 
 export const ANONYMOUS_TOKEN_SECONDS = 300;
 
@@ -77,8 +78,9 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_request, body, done) => done(null, body));
 
   async function answer(request: FastifyRequest, credentials: BasicCredentials | undefined, scopeValues: string[], service: string | undefined): Promise<TokenAnswer> {
-    const { scopes, invalid } = parseScopes(scopeValues);
-    if (invalid.length > 0) throw new RegistryError('BAD_REQUEST', { message: 'invalid scope', detail: { scope: invalid[0]?.slice(0, 200) } });
+    const { scopes, invalid, tooMany } = parseScopes(scopeValues);
+    if (tooMany) throw new RegistryError('BAD_REQUEST', { message: `at most ${MAX_SCOPES} scopes may be asked for at once` });
+    if (invalid.length > 0) throw new RegistryError('BAD_REQUEST', { message: `invalid scope (type:name:actions, at most ${MAX_SCOPE_LENGTH} characters)`, detail: { scope: invalid[0]?.slice(0, 200) } });
     if (credentials === undefined) {
       request.loginLog = { outcome: 'anonymous' };
       const issued = now();
@@ -86,7 +88,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
       return { token, access_token: token, expires_in: ANONYMOUS_TOKEN_SECONDS, issued_at: new Date(issued).toISOString() };
     }
     const address = request.ip;
-    const verdict = deps.throttle.check(credentials.username, address, now());
+    const verdict = await deps.throttle.reserve(credentials.username, address, now);
     if (!verdict.allowed) {
       request.loginLog = { user: credentials.username, outcome: 'throttled' };
       throw new RegistryError('TOOMANYREQUESTS', {
@@ -94,17 +96,22 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
         headers: { 'retry-after': String(verdict.retryAfterSeconds) },
       });
     }
+    const { attempt } = verdict;
     try {
       const result = await logIn(credentials, scopes, service);
-      if (result.verified) deps.throttle.recordSuccess(credentials.username);
+      // Katello's "unauthenticated" verified nobody: the attempt neither succeeded nor failed.
+      if (result.verified) attempt.succeeded();
+      else attempt.abandoned();
       request.loginLog = { user: credentials.username, outcome: result.verified ? 'success' : 'unauthenticated' };
       return result.answer;
     } catch (error) {
       request.loginLog = { user: credentials.username, outcome: error instanceof CredentialsRejected ? 'rejected' : error instanceof Error ? error.name : 'error' };
       if (error instanceof CredentialsRejected && error.counted) {
         // Slow down guessing: each failure past the free ones waits before it is answered.
-        const delay = deps.throttle.recordFailure(credentials.username, address, now());
+        const delay = attempt.failed();
         if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      } else {
+        attempt.abandoned();
       }
       throw loginError(error);
     }
@@ -200,6 +207,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
 
 function loginError(error: unknown): unknown {
   if (error instanceof CredentialsRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
+  if (error instanceof PasswordChecksBusy) return new RegistryError('UNAVAILABLE', { message: 'too many logins are being checked; try again in a moment', headers: { 'retry-after': '1' } });
   if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: `cannot log in: ${error.service} is unreachable` });
   if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: `cannot log in: ${error.service} answered with an error` });
   return error;

@@ -22,4 +22,13 @@ export class UpstreamUnavailable extends UpstreamServiceError {
 
 export class UpstreamFailed extends UpstreamServiceError {
   override readonly name = 'UpstreamFailed';
+
+  constructor(
+    message?: string,
+    service?: string,
+    /** The HTTP status the server answered, when it was one (5xx counts against it, 4xx does not). */
+    readonly status?: number,
+  ) {
+    super(message, service);
+  }
 }

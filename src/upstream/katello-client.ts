@@ -71,7 +71,7 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     const dateHeader = response.headers.date;
     const date = Array.isArray(dateHeader) ? dateHeader[0] : dateHeader;
     if (response.statusCode === 401 || response.statusCode === 403) throw new UpstreamRejected(`management server refused the credentials (${response.statusCode})`);
-    if (response.statusCode !== 200) throw new UpstreamFailed(`management server answered HTTP ${response.statusCode}`);
+    if (response.statusCode !== 200) throw new UpstreamFailed(`management server answered HTTP ${response.statusCode}`, undefined, response.statusCode);
     try {
       return { status: response.statusCode, json: JSON.parse(text) as unknown, date };
     } catch {
@@ -89,7 +89,11 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
     return repositories;
   }
 
-  const breaker = new CircuitBreaker({ failureThreshold: config.circuitBreaker.failures, openMs: config.circuitBreaker.openSeconds * 1000 });
+  const breaker = new CircuitBreaker({
+    failureThreshold: config.circuitBreaker.failures,
+    firstProbeMs: config.circuitBreaker.probeSeconds * 1000,
+    maxProbeMs: Math.max(config.circuitBreaker.probeSeconds, config.circuitBreaker.openSeconds) * 1000,
+  });
 
   return {
     login: (authorization, account) => breaker.run(() => login(authorization, account)),

@@ -7,7 +7,9 @@ import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect } from 'node:net';
 import { httpRequest } from './harness/http-client.js';
+import { pushImage } from './harness/seed.js';
 import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
 import { generateTestPki } from '../support/pki.js';
 import { startScriptedBackend } from '../support/scripted-backend.js';
@@ -39,6 +41,20 @@ describe('container-gateway CLI', () => {
     assert.match(result.stderr, /backend\.url: must be an http/);
     assert.match(result.stderr, /backend\.mode: /);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('every problem of every phase in one run: a bad listen address, a bad mode and a short token; a port above 65535 exits 2 too', () => {
+    const file = join(dir, 'all-phases.yaml');
+    writeFileSync(file, 'server:\n  listen: "127.0.0.1"\nbackend:\n  mode: sideways\nmanagement:\n  tokens: ["short"]\n');
+    const result = cli(['check', '--config', file]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /server\.listen: /);
+    assert.match(result.stderr, /backend\.mode: /);
+    assert.match(result.stderr, /management\.tokens\.0: /);
+    const port = cli(['check'], { CG_CONFIG: '/dev/null', CG_SERVER_LISTEN: '127.0.0.1:70000' });
+    assert.equal(port.status, 2, port.stderr);
+    assert.match(port.stderr, /server\.listen: /);
+    assert.doesNotMatch(port.stderr, /Invalid URL/);
   });
 
   it('an unreadable certificate file exits 2 naming the key', () => {
@@ -183,6 +199,69 @@ describe('container-gateway CLI', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
       await slow.close();
+    }
+  });
+
+  it('SIGTERM with a slow download in flight: drains for the grace period, then closes it and exits 0', async () => {
+    const image = await pushImage(join(dir, 'slow-layout'), { tag: 'v1', seed: 'slow-download', layers: [], largeLayerBytes: 24 * 1024 * 1024 }, registry.url, 'pub/big');
+    const layer = image.layers[0]?.digest ?? '';
+    const port = await findFreePort();
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CG_CONFIG: '/dev/null',
+        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
+        CG_SERVER_SHUTDOWN_GRACE_SECONDS: '2',
+        CG_DATABASE_URL: `sqlite://${join(dir, 'slow.db')}`,
+        CG_BACKEND_URL: registry.url,
+        CG_BACKEND_MODE: 'proxy',
+        CG_MANAGEMENT_TOKENS: 'slow-management-secret-0123456789',
+        CG_LOG_LEVEL: 'warn',
+        CG_AUDIT_DESTINATION: 'off',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    let download: ReturnType<typeof connect> | undefined;
+    try {
+      let ready;
+      for (let attempt = 0; attempt < 100 && ready === undefined; attempt += 1) {
+        ready = await httpRequest(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
+        if (ready === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const published = await httpRequest(`http://127.0.0.1:${port}/repository_list`, {
+        method: 'PUT',
+        headers: { authorization: 'Bearer slow-management-secret-0123456789', 'content-type': 'application/json' },
+        body: '{"repositories":[{"repository":"pub/big","auth_required":false}]}',
+      });
+      assert.equal(published.status, 200);
+      // A client that reads the first bytes of a 24 MiB layer, then almost nothing.
+      const socket = connect(port, '127.0.0.1');
+      download = socket;
+      let received = 0;
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write(`GET /v2/pub/big/blobs/${layer} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+      await new Promise<void>((resolve) =>
+        socket.once('data', (chunk: Buffer) => {
+          received += chunk.length;
+          socket.pause();
+          resolve();
+        }),
+      );
+      const started = Date.now();
+      child.kill('SIGTERM');
+      const code = await Promise.race([exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 7_000))]);
+      const took = Date.now() - started;
+      assert.equal(code, 0, `exit ${String(code)} after ${took} ms`);
+      assert.ok(took >= 1_500, `the download was given its grace period (${took} ms)`);
+      socket.resume();
+      socket.on('data', (chunk: Buffer) => (received += chunk.length));
+      await closed;
+      assert.ok(received < 24 * 1024 * 1024, 'the slow download was cut, not finished');
+    } finally {
+      download?.destroy();
+      if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
 

@@ -10,17 +10,16 @@
  * robot credentials: the users' own credentials never reach it (they are not in its htpasswd).
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { signingKeyFromPem } from '../../src/token/signing-keys.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { startTokenAuthRegistry } from '../support/token-auth-registry.js';
 import { httpRequest } from './harness/http-client.js';
 import { writeImageLayout } from './harness/oci-layout.js';
-import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
+import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { runSkopeo, skopeoInspect } from './harness/skopeo.js';
 
 const ISSUER = 'container-gateway-test';
@@ -64,14 +63,9 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-jwt-'));
-    const keyFile = join(dir, 'signing.key');
-    const certificateFile = join(dir, 'signing.crt');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    writeFileSync(keyFile, pem);
-    writeFileSync(certificateFile, (await signingKeyFromPem(pem, Date.now())).certificate);
-    const port = await findFreePort();
-    registry = await startRegistry({ auth: { token: { realm: `http://127.0.0.1:${port}/v2/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: certificateFile } } });
+    const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE });
+    const { port, keyFile } = started;
+    registry = started.registry;
     gateway = await startGateway({
       port,
       backendUrl: registry.url,

@@ -73,3 +73,45 @@ describe('operations over a real socket', () => {
     for (const field of ['method', 'path', 'status', 'ms', 'identity', 'decision', 'reason']) assert.ok(field in (entry ?? {}), `the request line has ${field}`);
   });
 });
+
+describe('a client that stops reading after the request timeout', () => {
+  let gateway: Awaited<ReturnType<typeof startLogged>>;
+  before(async () => {
+    gateway = await startLogged({ CG_SERVER_REQUEST_TIMEOUT_MS: '300' });
+  });
+  after(async () => {
+    await gateway?.app.close();
+  });
+
+  const openConnections = () => new Promise<number>((resolve, reject) => gateway.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+
+  it('is answered 408 and its socket is destroyed, although it never reads nor closes', async () => {
+    const socket = connect(gateway.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // Half a request, then silence: never another byte, never a read, never a FIN.
+    socket.write('GET /v2/ HTTP/1.1\r\nHost: x\r\n');
+    socket.pause();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(await openConnections(), 1);
+      let open = 1;
+      const deadline = Date.now() + 5_000;
+      while (open > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        open = await openConnections();
+      }
+      assert.equal(open, 0, 'the gateway still holds the socket of a client that stopped reading');
+      socket.resume();
+      const answer = await new Promise<string>((resolve) => {
+        let text = '';
+        socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+        socket.on('close', () => resolve(text));
+        socket.on('error', () => resolve(text));
+      });
+      assert.match(answer, /^HTTP\/1\.1 408 /);
+      assert.match(answer, /"errors":\[\{"code":"BAD_REQUEST"/);
+    } finally {
+      socket.destroy();
+    }
+  });
+});

@@ -29,6 +29,7 @@ import {
   type BuiltArtifact,
   type BuiltImage,
   type BuiltIndex,
+  type ImageSpec,
   type ManifestDocument,
 } from './oci-layout.js';
 import { runSkopeo } from './skopeo.js';
@@ -127,6 +128,13 @@ export async function pushLayout(
       await expectServedManifest(registryUrl, repo, child.digest, child.mediaType, child.digest);
     }
   }
+}
+
+/** Builds a single-image OCI layout in `layoutDir` and pushes it under `repository:<spec.tag>`. */
+export async function pushImage(layoutDir: string, spec: ImageSpec, registryUrl: string, repository: string): Promise<BuiltImage> {
+  const image = await writeImageLayout(layoutDir, spec);
+  await pushLayout(layoutDir, spec.tag, registryUrl, repository);
+  return image;
 }
 
 export async function tagManifest(

@@ -82,6 +82,24 @@ describe('loadConfig', () => {
     assert.match(problemsOf(join(dir, 'missing.yaml'))[0] ?? '', /cannot read \(ENOENT\)/);
   });
 
+  it('problems of every phase come in one run: schema, derived forms and files together', () => {
+    // A bad listen address is a derived-form problem; a bad mode and a short token are schema problems.
+    const problems = problemsOf(yamlFile('server:\n  listen: "no-port-here"\nbackend:\n  mode: sideways\n  tls:\n    ca: /nonexistent/ca.pem\nmanagement:\n  tokens: ["short"]\n'));
+    assert.ok(problems.some((p) => p.startsWith('server.listen: ')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('backend.mode: ')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('management.tokens.0: ')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('backend.tls.ca: cannot read file')), problems.join('\n'));
+    assert.equal(problems.length, 4, problems.join('\n'));
+  });
+
+  it('a port above 65535 is a problem line, never an exception', () => {
+    const problems = problemsOf(undefined, { CG_SERVER_LISTEN: '127.0.0.1:70000', CG_METRICS_LISTEN: '127.0.0.1:99999', CG_BACKEND_URL: 'http://127.0.0.1:70000' });
+    assert.ok(problems.some((p) => p.startsWith('server.listen: ')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('metrics.listen: ')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('backend.url: ')), problems.join('\n'));
+    assert.ok(problems.every((p) => /^[A-Za-z_.0-9]+: /.test(p) && !p.includes('\n')), problems.join('\n'));
+  });
+
   it('parses IPv4, IPv6 and name listen addresses', () => {
     assert.deepEqual(parseListen('0.0.0.0:80'), { host: '0.0.0.0', port: 80 });
     assert.deepEqual(parseListen('[::1]:5050'), { host: '::1', port: 5050 });

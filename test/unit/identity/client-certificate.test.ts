@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import { BlockList } from 'node:net';
 import { describe, it } from 'node:test';
 import type { FastifyRequest } from 'fastify';
-import { CERTIFICATE_HEADERS, createCertificateReader, normalisePem } from '../../../src/identity/client-certificate.js';
+import { certificateHeaderProblem, createCertificateReader, DEFAULT_CERTIFICATE_HEADER, normalisePem } from '../../../src/identity/client-certificate.js';
 import { isTrustedPeer } from '../../../src/http/trusted-peer.js';
 
 const HOST_UUID = '0d6c1d8e-3f0a-4b8e-9a55-2f4f7c1e9b10';
@@ -222,22 +222,30 @@ describe('createCertificateReader', () => {
     return socket;
   };
 
-  const behindProxy = createCertificateReader({ socketClientCa: undefined, headerClientCa: undefined, trustedProxies: trustLoopback, hasTrustedProxies: true });
-  const behindProxyWithCa = createCertificateReader({ socketClientCa: Buffer.from(CA_PEM), headerClientCa: Buffer.from(CA_PEM), trustedProxies: trustLoopback, hasTrustedProxies: true });
-  const noProxies = createCertificateReader({ socketClientCa: Buffer.from(CA_PEM), headerClientCa: Buffer.from(CA_PEM), trustedProxies: new BlockList(), hasTrustedProxies: false });
+  const behindProxy = createCertificateReader({ socketClientCa: undefined, headerClientCa: undefined, trustedProxies: trustLoopback, hasTrustedProxies: true, headerName: DEFAULT_CERTIFICATE_HEADER });
+  const behindProxyWithCa = createCertificateReader({ socketClientCa: Buffer.from(CA_PEM), headerClientCa: Buffer.from(CA_PEM), trustedProxies: trustLoopback, hasTrustedProxies: true, headerName: DEFAULT_CERTIFICATE_HEADER });
+  const noProxies = createCertificateReader({ socketClientCa: Buffer.from(CA_PEM), headerClientCa: Buffer.from(CA_PEM), trustedProxies: new BlockList(), hasTrustedProxies: false, headerName: DEFAULT_CERTIFICATE_HEADER });
 
   it('no certificate anywhere: none', () => {
     assert.deepEqual(behindProxy(request(plain()), NOW), { kind: 'none' });
     assert.deepEqual(behindProxy(request(plain(), { 'x-rhsm-ssl-client-cert': '(null)' }), NOW), { kind: 'none' });
   });
 
-  it('every certificate header, in every proxy encoding, from a trusted proxy: the host', () => {
-    for (const header of CERTIFICATE_HEADERS) {
-      for (const value of [HOST_PEM, urlEscaped(HOST_PEM), spaceFolded(HOST_PEM), tabFolded(HOST_PEM)]) {
-        assert.deepEqual(behindProxy(request(plain(), { [header]: value }), NOW), { kind: 'host', uuid: HOST_UUID }, header);
-        assert.deepEqual(behindProxyWithCa(request(plain('::ffff:127.0.0.1'), { [header]: value }), NOW), { kind: 'host', uuid: HOST_UUID }, header);
-      }
+  it('the configured certificate header, in every proxy encoding, from a trusted proxy: the host', () => {
+    const header = DEFAULT_CERTIFICATE_HEADER.toLowerCase();
+    for (const value of [HOST_PEM, urlEscaped(HOST_PEM), spaceFolded(HOST_PEM), tabFolded(HOST_PEM)]) {
+      assert.deepEqual(behindProxy(request(plain(), { [header]: value }), NOW), { kind: 'host', uuid: HOST_UUID }, header);
+      assert.deepEqual(behindProxyWithCa(request(plain('::ffff:127.0.0.1'), { [header]: value }), NOW), { kind: 'host', uuid: HOST_UUID }, header);
     }
+  });
+
+  it('only the configured header is read: a certificate in any other header identifies nobody', () => {
+    for (const header of ['ssl_client_cert', 'ssl-client-cert', 'x_rhsm_ssl_client_cert', 'x-client-cert']) {
+      assert.deepEqual(behindProxy(request(plain(), { [header]: urlEscaped(HOST_PEM) }), NOW), { kind: 'none' }, header);
+    }
+    const nginxStyle = createCertificateReader({ socketClientCa: undefined, headerClientCa: undefined, trustedProxies: trustLoopback, hasTrustedProxies: true, headerName: 'SSL_CLIENT_CERT' });
+    assert.deepEqual(nginxStyle(request(plain(), { ssl_client_cert: urlEscaped(HOST_PEM) }), NOW), { kind: 'host', uuid: HOST_UUID });
+    assert.deepEqual(nginxStyle(request(plain(), { 'x-rhsm-ssl-client-cert': urlEscaped(HOST_PEM) }), NOW), { kind: 'none' });
   });
 
   it('the header from an address that is not a trusted proxy is ignored (X-Forwarded-For does not help)', () => {
@@ -303,4 +311,23 @@ describe('createCertificateReader', () => {
     const socket = { ...tls({ subject: { CN: HOST_UUID } }, true), remoteAddress: '127.0.0.1' };
     assert.deepEqual(behindProxyWithCa(request(socket, { 'x-rhsm-ssl-client-cert': urlEscaped(FOREIGN_PEM) }), NOW), { kind: 'host', uuid: HOST_UUID });
   });
+});
+
+describe('certificateHeaderProblem: what a trusted proxy request may carry', () => {
+  const raw = (...pairs: Array<[string, string]>) => pairs.flat();
+  const cases: Array<[string, string[], string, boolean]> = [
+    ['no certificate header at all is fine', raw(['Host', 'x'], ['Accept', '*/*']), 'X-RHSM-SSL-Client-Cert', false],
+    ['the configured header once is fine, in any case', raw(['x-rhsm-ssl-client-cert', 'pem']), 'X-RHSM-SSL-Client-Cert', false],
+    ['the configured header twice is refused', raw(['X-RHSM-SSL-Client-Cert', 'a'], ['x-rhsm-ssl-client-cert', 'b']), 'X-RHSM-SSL-Client-Cert', true],
+    ['another known certificate header is refused', raw(['SSL_CLIENT_CERT', 'a']), 'X-RHSM-SSL-Client-Cert', true],
+    ['another known header beside the configured one is refused', raw(['X-RHSM-SSL-Client-Cert', 'a'], ['X-Client-Cert', 'b']), 'X-RHSM-SSL-Client-Cert', true],
+    ['the configured name with hyphens for underscores is another header, refused', raw(['SSL_CLIENT_CERT', 'a'], ['SSL-Client-Cert', 'b']), 'SSL_CLIENT_CERT', true],
+    ['the configured name with underscores for hyphens is refused too', raw(['X_RHSM_SSL_CLIENT_CERT', 'a']), 'X-RHSM-SSL-Client-Cert', true],
+    ['an operator-chosen name: only that one', raw(['X-Gateway-Cert', 'a']), 'X-Gateway-Cert', false],
+    ['an operator-chosen name: the usual names are still refused', raw(['X-Gateway-Cert', 'a'], ['X-SSL-Cert', 'b']), 'X-Gateway-Cert', true],
+    ['headers that only describe a certificate are fine', raw(['X-SSL-Client-Verify', 'SUCCESS'], ['X-SSL-Client-S-DN', 'CN=x']), 'X-RHSM-SSL-Client-Cert', false],
+  ];
+  for (const [rule, headers, configured, refused] of cases) {
+    it(rule, () => assert.equal(certificateHeaderProblem(headers, configured) !== undefined, refused));
+  }
 });

@@ -1,12 +1,17 @@
 /** The static provider: htpasswd users, robots (plain or bcrypt), and its rules filtered by what is wanted. */
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { ANONYMOUS, type Identity } from '../../../src/access/identity.js';
 import type { RepositoryAction } from '../../../src/access/required-access.js';
 import type { GatewayConfig } from '../../../src/config/compiled.js';
 import type { IdentityProvider, LoginOutcome } from '../../../src/providers/provider.js';
+import { PasswordChecks } from '../../../src/providers/password-checks.js';
 import { createStaticProvider } from '../../../src/providers/static-provider.js';
+
+/** The real worker pool, as the app uses it. */
+const checks = new PasswordChecks({ workers: 1, queue: 100 });
+after(() => checks.close());
 
 type StaticConfig = GatewayConfig['identity']['static'];
 
@@ -41,7 +46,7 @@ const REJECTED: LoginOutcome = { kind: 'rejected' };
 describe('createStaticProvider: login', () => {
   let provider: IdentityProvider;
   before(() => {
-    provider = createStaticProvider(config());
+    provider = createStaticProvider(config(), checks);
   });
 
   it('is the static provider', () => assert.equal(provider.name, 'static'));
@@ -72,18 +77,18 @@ describe('createStaticProvider: login', () => {
   }
 
   it('a robot and an htpasswd user of the same name: the robot\'s secret counts', async () => {
-    const shadowing = createStaticProvider(config({ robots: [{ username: 'alice', password: 'robot-alice' }] }));
+    const shadowing = createStaticProvider(config({ robots: [{ username: 'alice', password: 'robot-alice' }] }), checks);
     assert.deepEqual(await shadowing.login({ username: 'alice', password: 'robot-alice' }, request), accepted('alice'));
     assert.deepEqual(await shadowing.login({ username: 'alice', password: 'alice-password' }, request), REJECTED);
   });
 
   it('with no users and no robots, everyone is rejected', async () => {
-    const empty = createStaticProvider(config({ users: new Map(), robots: [] }));
+    const empty = createStaticProvider(config({ users: new Map(), robots: [] }), checks);
     assert.deepEqual(await empty.login({ username: 'alice', password: 'alice-password' }, request), REJECTED);
   });
 
   it('a robot secret that only looks like a bcrypt hash is rejected, not an exception', async () => {
-    const odd = createStaticProvider(config({ robots: [{ username: 'odd', password: `$2x$${hashOf('x').slice(4)}` }] }));
+    const odd = createStaticProvider(config({ robots: [{ username: 'odd', password: `$2x$${hashOf('x').slice(4)}` }] }), checks);
     assert.deepEqual(await odd.login({ username: 'odd', password: 'wrong' }, request), REJECTED);
   });
 });
@@ -91,7 +96,7 @@ describe('createStaticProvider: login', () => {
 describe('createStaticProvider: actionsFor', () => {
   let provider: IdentityProvider;
   before(() => {
-    provider = createStaticProvider(config());
+    provider = createStaticProvider(config(), checks);
   });
   const alice: Identity = { kind: 'user', username: 'alice', provider: 'static' };
   const bob: Identity = { kind: 'user', username: 'bob', provider: 'static' };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AnonymousTokens } from '../../../src/token/anonymous-token.js';
 import { parseBasicAuthorization } from '../../../src/token/basic-credentials.js';
-import { parseScope, parseScopes } from '../../../src/token/scope.js';
+import { MAX_SCOPE_LENGTH, MAX_SCOPES, parseScope, parseScopes } from '../../../src/token/scope.js';
 
 describe('parseScope', () => {
   const accepted: Array<[string, string, unknown]> = [
@@ -21,6 +21,14 @@ describe('parseScope', () => {
     const { scopes, invalid } = parseScopes(['repository:a:pull repository:b:pull', 'repository:c:pull']);
     assert.deepEqual(scopes.map((s) => s.name), ['a', 'b', 'c']);
     assert.deepEqual(invalid, []);
+  });
+  it('at most MAX_SCOPES scopes, each at most MAX_SCOPE_LENGTH characters', () => {
+    assert.equal(parseScopes(Array.from({ length: MAX_SCOPES }, (_unused, index) => `repository:a${index}:pull`)).tooMany, false);
+    assert.equal(parseScopes(Array.from({ length: MAX_SCOPES + 1 }, (_unused, index) => `repository:a${index}:pull`)).tooMany, true);
+    assert.equal(parseScopes([Array.from({ length: MAX_SCOPES + 1 }, () => 'repository:a:pull').join(' ')]).tooMany, true);
+    const longest = `repository:${'a'.repeat(MAX_SCOPE_LENGTH - 16)}:pull`;
+    assert.deepEqual(parseScopes([longest]).invalid, []);
+    assert.deepEqual(parseScopes([`${longest}xx`.replace(':pull', 'aa:pull')]).invalid.length, 1);
   });
 });
 
