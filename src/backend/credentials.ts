@@ -15,7 +15,7 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { BoundedCache, stringBytes, type HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
-import type { BackendLocation } from './backend-location.js';
+import { BackendLocation } from './backend-location.js';
 
 /** Renew this long before the backend token's expiry. */
 const EXPIRY_MARGIN_MS = 10_000;
@@ -88,7 +88,7 @@ export function createBackendCredentials(options: CredentialOptions): BackendCre
   }
 
   async function fetchToken(challenge: BearerChallenge, scope: string): Promise<string> {
-    if (!isRealmAllowed(challenge.realm, options.baseUrl, options.allowedRealms)) throw realmRefused(challenge.realm);
+    if (!isRealmAllowed(challenge.realm, options.location.url, options.allowedRealms)) throw realmRefused(challenge.realm);
     const url = new URL(challenge.realm);
     if (challenge.service !== undefined) url.searchParams.set('service', challenge.service);
     for (const one of scope.split(' ')) if (one !== '') url.searchParams.append('scope', one);
@@ -178,7 +178,7 @@ function realmRefused(realm: URL): RegistryError {
  * whether the token service its challenge names may receive them.
  */
 export async function checkRobotRealm(config: GatewayConfig['backend']): Promise<{ status: 'ok' | 'FAIL'; what: string; detail: string }> {
-  const url = new URL('/v2/', config.url);
+  const url = new BackendLocation(config.url).urlOf('/v2/');
   const tls = config.tls;
   const dispatcher = new Agent({ connect: { ...(tls?.ca === undefined ? {} : { ca: tls.ca }), ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) } });
   try {

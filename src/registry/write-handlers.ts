@@ -14,6 +14,7 @@ import { denialError, type ChallengeSettings } from './denial.js';
 import { isValidRepositoryName } from './grammar.js';
 import type { RegistryPath } from './paths.js';
 import { backendErrorCode, CLIENT_LEFT, MAX_MANIFEST_BYTES, relayWrite, sendWrite, type WriteResult } from './push-handlers.js';
+import { checkPushQuery, pushRequestKind, refuseFormBody } from './push-query.js';
 import { digestOf, referrerOf, updateFallbackIndex } from './referrers.js';
 
 /** What a client may ask for when the gateway reads a manifest before deleting it. */
@@ -56,8 +57,11 @@ export function createWriteHandler(deps: WriteDependencies) {
     }
   }
 
-  async function upload(route: Extract<RegistryPath, { kind: 'upload' }>, path: string, query: URLSearchParams, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  async function upload(route: Extract<RegistryPath, { kind: 'upload' }>, path: string, clientQuery: URLSearchParams, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await authorizeOrDeny(request, repositoryPush(route.name));
+    // Only checked values reach the backend: no form body, no parameter it would read that we did not.
+    refuseFormBody(request.headers['content-type']);
+    const query = new URLSearchParams([...checkPushQuery(pushRequestKind(path, true), clientQuery)]);
     if (query.has('mount')) await keepMountIfPullable(query, request.identity);
     const target = { path, query, notFoundCode: 'BLOB_UPLOAD_UNKNOWN' as const };
     let result = await sendWrite(request, deps.backend, target);
@@ -72,6 +76,7 @@ export function createWriteHandler(deps: WriteDependencies) {
 
   async function putManifest(route: Extract<RegistryPath, { kind: 'manifest' }>, path: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     await authorizeOrDeny(request, repositoryPush(route.name));
+    refuseFormBody(request.headers['content-type']);
     const target = { path, query: new URLSearchParams(), notFoundCode: 'NAME_UNKNOWN' as const, maxBodyBytes: MAX_MANIFEST_BYTES };
     const result = await sendWrite(request, deps.backend, target);
     const subject = result === CLIENT_LEFT ? undefined : await keepReferrer(route.name, result, request);
