@@ -49,6 +49,7 @@ import { GatewayTokens } from './token/gateway-tokens.js';
 import { KeyRing } from './token/key-ring.js';
 import { LoginThrottle } from './token/login-throttle.js';
 import tokenPlugin from './token/plugin.js';
+import { createLoginService } from './token/login-service.js';
 import { createKatelloClient, type UpstreamClient } from './upstream/katello-client.js';
 
 declare module 'fastify' {
@@ -164,6 +165,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     ...(rulesDecide ? { backendCatalog: new BackendCatalog(backend, config.backend.catalogCacheSeconds * 1000, app.log, now) } : {}),
   });
 
+  const logins = config.limits.logins;
+  const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
+  const logIn = createLoginService({ providers, gatewayTokens, policy, throttle, now });
+
   // Identity is resolved for the client-facing API only; the token and management APIs have their own credentials.
   const readClientCertificate = createCertificateReader({
     socketClientCa: config.server.tls?.clientCa,
@@ -189,6 +194,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       publicUrl,
       challenge: { realm: new URL('/v2/token', publicUrl).href, service: config.tokens.services[0] ?? publicUrl.host },
       writesEnabled: policy.grantsWrites,
+      logIn,
     });
   });
   await app.register(healthPlugin, {
@@ -198,9 +204,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     upstream,
     upstreamConfigured: config.upstream.url !== null,
   });
-  const logins = config.limits.logins;
-  const throttle = new LoginThrottle({ ...logins, windowMs: logins.windowSeconds * 1000 });
-  await app.register(tokenPlugin, { providers, gatewayTokens, keyRing, policy, anonymousTokens, throttle, now });
+  await app.register(tokenPlugin, { logIn, keyRing, anonymousTokens, now });
 
   // Every per-caller or per-name cache is bounded (caches/bounded-cache.ts); /metrics shows their
   // sizes, and expired entries nobody asks for again are swept.

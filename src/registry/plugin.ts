@@ -19,6 +19,7 @@ import { serveBlob, serveManifest } from './content-handlers.js';
 import { denialError, type ChallengeSettings } from './denial.js';
 import { serveReferrers } from './referrers.js';
 import { createWriteHandler } from './write-handlers.js';
+import type { LoginService } from '../token/login-service.js';
 import { parseRegistryPath, splitUrl, type RegistryPath } from './paths.js';
 import { serveCatalog, serveTags, type CatalogSource } from './listing-handlers.js';
 import { serveSearch } from './search-handler.js';
@@ -41,6 +42,8 @@ export interface RegistryDependencies {
   readonly challenge: ChallengeSettings;
   /** A provider that can grant push and delete is configured (static, kubernetes); otherwise write verbs are refused outright. */
   readonly writesEnabled: boolean;
+  /** A login with Basic credentials, for `/v1/search` (docker search sends them there). */
+  readonly logIn: LoginService;
 }
 
 declare module 'fastify' {
@@ -104,7 +107,7 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     serveFlatpakIndex(request, reply, { backend: deps.backend, indexPath: deps.flatpakIndexPath, catalog: deps.catalog, publicUrl: deps.publicUrl }),
   );
 
-  app.get('/v1/search', async (request, reply) => serveSearch(request, reply, deps.catalog));
+  app.get('/v1/search', async (request, reply) => serveSearch(request, reply, deps.catalog, deps.logIn));
 
   app.get('/v1/_ping', async (_request, reply) => {
     reply.header('x-docker-registry-standalone', 'true');

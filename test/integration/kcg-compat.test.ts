@@ -195,6 +195,10 @@ describe('smart_proxy_container_gateway\'s test suite, through the gateway', () 
       assert.deepEqual(await results({}), [PUBLIC]);
       const token = await loginToken('foreman', 'changeme');
       assert.deepEqual((await results(bearer(token))).sort(), [PRIVATE, PUBLIC].sort());
+      // docker search sends Basic credentials: checked with a login, as KCG's v1_foreman_authorized_username does.
+      assert.deepEqual((await results({ authorization: basic('foreman', 'changeme') })).sort(), [PRIVATE, PUBLIC].sort());
+      assert.equal((await get('/v1/search', { authorization: basic('foreman', 'wrong') })).status, 401);
+      assert.deepEqual(await results({ authorization: 'Basic Og==' }), [PUBLIC], 'blank credentials are none');
       // Identity never comes from query parameters (KCG's `?user=` is ignored).
       assert.deepEqual(json<{ results: Array<{ name: string }> }>(await get('/v1/search?user=foreman')).results.map((result) => result.name), [PUBLIC]);
     });
