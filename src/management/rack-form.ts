@@ -11,10 +11,12 @@
  * matters most: `x[][k]=…` adds `k` to the array's last hash unless that hash already has `k`, in
  * which case it starts a new hash.
  *
- * Stricter than Rack where Rack is lenient about bytes, never about structure: an invalid percent
- * escape, invalid UTF-8, an overlong key or value, nesting deeper than Rack's limit and a key used
- * as two different types are all FormBodyInvalid (a 400 at the edge), never a partial result.
- * Hashes have no prototype, so a key such as `__proto__` is only a key.
+ * Stricter than Rack where Rack would guess: an invalid percent escape, invalid UTF-8, an overlong
+ * key or value, nesting deeper than Rack's limit, a key used as two different types, brackets that
+ * do not pair up (`a[b`, `a]`, `a[[b]]`, which Rack reads as odd names) and a list or hash given
+ * again as a plain value (`users[][a]=x&users`, which Rack lets wipe the list) are all
+ * FormBodyInvalid (a 400 at the edge), never a partial result. rest-client never writes any of
+ * these. Hashes have no prototype, so a key such as `__proto__` is only a key.
  */
 
 export type FormValue = string | null | FormValue[] | FormHash;
@@ -30,6 +32,8 @@ const DEPTH_LIMIT = 32;
 export const MAX_KEY_LENGTH = 2_048;
 /** Repository names and host UUIDs are short; anything longer is not a Katello push. */
 export const MAX_VALUE_LENGTH = 8_192;
+/** A name, then any number of `[...]` groups without brackets inside. */
+const BALANCED_KEY = /^[^[\]]+(?:\[[^[\]]*\])*$/;
 
 export function parseRackForm(body: string): FormHash {
   const params = newHash();
@@ -41,6 +45,7 @@ export function parseRackForm(body: string): FormHash {
     if (rawKey.length > MAX_KEY_LENGTH * 3) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
     const key = unescapeComponent(rawKey);
     if (key.length > MAX_KEY_LENGTH) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
+    if (!BALANCED_KEY.test(key)) throw new FormBodyInvalid(`the brackets of the key "${preview(key)}" do not pair up`);
     let value: string | null = null;
     if (mark !== -1) {
       const rawValue = pair.slice(mark + 1);
@@ -133,6 +138,8 @@ function normalize(params: FormHash, name: string, value: string | null, depth: 
 
   if (after === '') {
     if (key === '[]' && depth !== 0) return [value];
+    const current = params[key];
+    if (current !== undefined && current !== null && typeof current === 'object') throw new FormBodyInvalid(`"${preview(key)}" is given as a list or hash and again as a value`);
     params[key] = value;
   } else if (after === '[') {
     params[name] = value;
