@@ -9,17 +9,16 @@
  * own `/container_gateway` mount.
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { signingKeyFromPem } from '../../src/token/signing-keys.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { httpRequest } from './harness/http-client.js';
 import { writeImageLayout } from './harness/oci-layout.js';
-import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
+import type { RunningRegistry } from './harness/registry.js';
+import { startTokenAuthRegistry } from '../support/token-auth-registry.js';
 import { runSkopeo, skopeoInspect } from './harness/skopeo.js';
 
 const PREFIX = '/pulpcore_registry/';
@@ -41,15 +40,11 @@ describe('a backend registry served under a path (Pulp at /pulpcore_registry)', 
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-under-path-'));
-    const keyFile = join(dir, 'signing.key');
-    const certificateFile = join(dir, 'signing.crt');
-    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    writeFileSync(keyFile, pem);
-    writeFileSync(certificateFile, (await signingKeyFromPem(pem, Date.now())).certificate);
     const htpasswd = join(dir, 'users.htpasswd');
     writeFileSync(htpasswd, `alice:${bcrypt.hashSync('alice-pw', 5)}\n`);
-    const port = await findFreePort();
-    registry = await startRegistry({ prefix: PREFIX, auth: { token: { realm: `http://127.0.0.1:${port}/v2/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: certificateFile } } });
+    const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE, registry: { prefix: PREFIX } });
+    const { port, keyFile } = started;
+    registry = started.registry;
     gateway = await startGateway({
       port,
       backendUrl: `${registry.url}/pulpcore_registry`,

@@ -6,17 +6,17 @@
  * with a `subject` — that Distribution 2.8 cannot list as a referrer by itself.
  */
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcryptjs';
-import { signingKeyFromPem } from '../../src/token/signing-keys.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { httpRequest, type HttpResponse } from './harness/http-client.js';
 import { writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
-import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
+import { startRegistry, type RunningRegistry } from './harness/registry.js';
+import { startTokenAuthRegistry } from '../support/token-auth-registry.js';
 import { runSkopeo } from './harness/skopeo.js';
 
 const ISSUER = 'write-operations-test';
@@ -77,11 +77,6 @@ describe('delete, mount and referrers through the gateway', () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-writes-'));
-    const keyFile = join(dir, 'signing.key');
-    const certificateFile = join(dir, 'signing.crt');
-    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    writeFileSync(keyFile, pem);
-    writeFileSync(certificateFile, (await signingKeyFromPem(pem, Date.now())).certificate);
     const htpasswd = join(dir, 'users.htpasswd');
     writeFileSync(htpasswd, ['alice', 'bob', 'carol'].map((user) => `${user}:${bcrypt.hashSync(`${user}-pw`, 5)}`).join('\n'));
     auditFile = join(dir, 'audit.log');
@@ -92,8 +87,9 @@ describe('delete, mount and referrers through the gateway', () => {
       CG_IDENTITY_STATIC_RULES: JSON.stringify(RULES),
       CG_BACKEND_MODE: 'proxy',
     };
-    const port = await findFreePort();
-    registry = await startRegistry({ auth: { token: { realm: `http://127.0.0.1:${port}/v2/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: certificateFile } } });
+    const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE });
+    const { port, keyFile } = started;
+    registry = started.registry;
     gateway = await startGateway({
       port,
       backendUrl: registry.url,

@@ -8,7 +8,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { signingKeyFromPem } from '../../src/token/signing-keys.js';
-import { findFreePort, startRegistry, type RunningRegistry } from '../integration/harness/registry.js';
+import { findFreePort, startRegistry, type RunningRegistry, type StartRegistryOptions } from '../integration/harness/registry.js';
 
 export interface TokenAuthRegistry {
   readonly registry: RunningRegistry;
@@ -18,7 +18,7 @@ export interface TokenAuthRegistry {
   readonly keyFile: string;
 }
 
-export async function startTokenAuthRegistry(dir: string, options: { issuer: string; service: string; realm?: string }): Promise<TokenAuthRegistry> {
+export async function startTokenAuthRegistry(dir: string, options: { issuer: string; service: string; realm?: string; registry?: Omit<StartRegistryOptions, 'auth'> }): Promise<TokenAuthRegistry> {
   const keyFile = join(dir, 'signing.key');
   const certificateFile = join(dir, 'signing.crt');
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -27,6 +27,6 @@ export async function startTokenAuthRegistry(dir: string, options: { issuer: str
   writeFileSync(certificateFile, (await signingKeyFromPem(pem, Date.now())).certificate);
   const port = await findFreePort();
   const realm = options.realm ?? `http://127.0.0.1:${port}/v2/token`;
-  const registry = await startRegistry({ auth: { token: { realm, service: options.service, issuer: options.issuer, rootcertbundle: certificateFile } } });
+  const registry = await startRegistry({ ...options.registry, auth: { token: { realm, service: options.service, issuer: options.issuer, rootcertbundle: certificateFile } } });
   return { registry, port, keyFile };
 }
