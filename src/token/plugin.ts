@@ -14,7 +14,7 @@ import type { RepositoryAction } from '../access/required-access.js';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AccessPolicy } from '../providers/access-policy.js';
 import type { IdentityProvider } from '../providers/provider.js';
-import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
+import { UpstreamFailed, UpstreamNotConfigured, UpstreamUnavailable } from '../upstream/errors.js';
 import type { AnonymousTokens } from './anonymous-token.js';
 import { parseBasicAuthorization, type BasicCredentials } from './basic-credentials.js';
 import type { AccessEntry, GatewayTokens } from './gateway-tokens.js';
@@ -183,6 +183,7 @@ const tokenPlugin: FastifyPluginAsync<TokenDependencies> = async (app, deps) => 
 
 function loginError(error: unknown): unknown {
   if (error instanceof CredentialsRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
+  if (error instanceof UpstreamNotConfigured) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: 'cannot log in: not configured (the gateway has no upstream.url for Katello logins)' });
   if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: `cannot log in: ${error.service} is unreachable` });
   if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: `cannot log in: ${error.service} answered with an error` });
   return error;
