@@ -15,6 +15,7 @@ import { runChecks } from './check/run-checks.js';
 import { deploymentProblems } from './check/deployment-problems.js';
 import { startupWarnings } from './check/startup-warnings.js';
 
+import { runDemo } from './demo/run-demo.js';
 import { isWorkerProcess, superviseWorkers } from './http/workers.js';
 import { openDatabase } from './store/connect.js';
 import { certificateBundle, rotateSigningKey } from './token/key-admin.js';
@@ -141,6 +142,15 @@ async function migrate(options: { config?: string }): Promise<void> {
   await database.close();
 }
 
+async function demo(options: { dataDir: string; port: string }): Promise<void> {
+  const port = Number(options.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    process.stderr.write('container-gateway: --port must be a port number (1-65535)\n');
+    process.exit(EXIT_CONFIG);
+  }
+  process.exit(await runDemo({ dataDirectory: options.dataDir, preferredPort: port }));
+}
+
 async function tokenCertificates(options: { config?: string }): Promise<void> {
   process.stdout.write(await certificateBundle(deployableOrExit(configOrExit(options.config))));
 }
@@ -181,6 +191,13 @@ program
   .action(serve);
 program.command('migrate').description('bring the database schema up to date and exit').option('-c, --config <file>', CONFIG_OPTION).action(migrate);
 program.command('check').description('check the configuration, and whether database, backend and management server would serve the gateway (changes nothing)').option('-c, --config <file>', CONFIG_OPTION).action(check);
+
+program
+  .command('demo')
+  .description('on 127.0.0.1: a registry, the gateway in front of it, two images and a user; prints the pull commands (Ctrl-C stops it)')
+  .option('--data-dir <dir>', 'where the demo keeps its registry storage, database, configuration and logs', 'data/demo')
+  .option('--port <port>', 'port for the gateway, if free (else any free port)', '5050')
+  .action(demo);
 
 program
   .command('token-certificates')
