@@ -59,6 +59,15 @@ function run(command: string, env: NodeJS.ProcessEnv): Promise<{ status: number 
   });
 }
 
+function groupAlive(group: number): boolean {
+  try {
+    process.kill(-group, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function refusesConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
@@ -103,7 +112,7 @@ describe('the README quick start, in a fresh clone', { skip, timeout: 600_000 },
   });
 
   after(async () => {
-    if (demo?.exitCode === null && demo.pid !== undefined) process.kill(-demo.pid, 'SIGKILL');
+    if (demo?.pid !== undefined && groupAlive(demo.pid)) process.kill(-demo.pid, 'SIGKILL');
     // vfs layers can be read-only: podman's own cleanup first, then the directory.
     if (clientEnv !== undefined) await run('podman system reset --force', clientEnv);
     if (work !== undefined) rmSync(work, { recursive: true, force: true });
@@ -136,8 +145,12 @@ describe('the README quick start, in a fresh clone', { skip, timeout: 600_000 },
   it('Ctrl-C stops the gateway and the registry it started', async () => {
     const ports = [...output.matchAll(/http:\/\/127\.0\.0\.1:(\d+)/g)].map((match) => Number(match[1]));
     assert.ok(ports.length >= 2, output);
-    process.kill(-(demo.pid ?? 0), 'SIGINT');
+    const group = demo.pid ?? 0;
+    process.kill(-group, 'SIGINT');
     await exited;
+    // npm may end at once on SIGINT; the demo in its process group ends once it has stopped what it started.
+    for (let waited = 0; groupAlive(group) && waited < 30_000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(groupAlive(group), false, 'the demo is still running');
     assert.match(output, /stopped the gateway and the registry/);
     for (const port of new Set(ports)) assert.ok(await refusesConnections(port), `something still listens on ${port}`);
   });
