@@ -145,7 +145,7 @@ export const configSchema = z
           .min(1)
           .max(86_400)
           .default(30)
-          .describe('With a `static` or `kubernetes` provider: how long the backend\'s own catalog (fetched with `backend.auth`) is reused for `_catalog`, search and the flatpak index, in seconds.'),
+          .describe('With a `static` or `kubernetes` provider, `_catalog`, search and the flatpak index show the backend\'s own catalog (fetched with `backend.auth`), filtered per caller. A fetched catalog counts as fresh this many seconds; after that the old one is still answered while a new one loads in the background. A backend that refuses to list shows nothing until the next try.'),
         connections: z.number().int().positive().default(64).describe('Concurrent keep-alive connections to the backend.'),
       })
       .strict()
