@@ -6,7 +6,7 @@
 // it afterwards, or when the working tree changed: tests must leave nothing behind. The name is
 // short because podman refuses a run root longer than 50 characters, and tests put theirs there.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -28,6 +28,9 @@ function workingTreeChanges() {
 }
 
 const testTmp = mkdtempSync(join(tmpdir(), 'cgt-'));
+// Traversable by others, as /tmp is: the throwaway PostgreSQL runs as the user postgres, and the
+// tests' runs as nobody must reach their directories inside it.
+chmodSync(testTmp, 0o755);
 const treeBefore = workingTreeChanges();
 const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], {
   stdio: 'inherit',
