@@ -5,18 +5,18 @@
  */
 import type { GatewayConfig } from '../config/compiled.js';
 import { sqliteFileOf } from '../store/connect.js';
-import { inspectFilePlace, type FileProbe } from './file-place.js';
+import { inspectFilePlace } from './file-place.js';
 
-export function deploymentProblems(config: GatewayConfig, probe?: FileProbe): string[] {
+export function deploymentProblems(config: GatewayConfig): string[] {
   const problems: string[] = [];
   const database = sqliteFileOf(config.database.url);
   if (database !== undefined && database !== ':memory:') {
-    const place = inspectFilePlace(database, { extraFilesBeside: true, setting: 'database.url' }, probe);
+    const place = inspectFilePlace(database, { extraFilesBeside: true, setting: 'database.url' });
     if (place.kind === 'blocked') problems.push(`database: ${place.problem}. Fix: ${place.fix}`);
   }
   const audit = config.audit.destination;
   if (audit !== 'stdout' && audit !== 'off') {
-    const place = inspectFilePlace(audit, { extraFilesBeside: false, setting: 'audit.destination' }, probe);
+    const place = inspectFilePlace(audit, { extraFilesBeside: false, setting: 'audit.destination' });
     if (place.kind === 'blocked') problems.push(`audit log: ${place.problem}. Fix: ${place.fix}`);
   }
   return problems;

@@ -14,7 +14,7 @@ import { pendingMigrationsReadOnly } from '../store/inspect-database.js';
 import { createKubernetesClient } from '../providers/kubernetes-client.js';
 import { probeBackend } from './backend-probe.js';
 import { configurationFindings } from './configuration-findings.js';
-import { inspectFilePlace, type FileProbe } from './file-place.js';
+import { inspectFilePlace } from './file-place.js';
 import { probeUpstream } from './upstream-probe.js';
 
 export interface CheckReport {
@@ -24,14 +24,14 @@ export interface CheckReport {
 
 export type Line = { status: 'ok' | 'warn' | 'FAIL'; what: string; detail: string };
 
-export async function runChecks(config: GatewayConfig, options: { fileProbe?: FileProbe } = {}): Promise<CheckReport> {
+export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   const lines: Line[] = [
     { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}, identity providers ${config.identity.providers.join(', ')}` },
   ];
   lines.push(...configurationFindings(config).map((finding): Line => ({ status: 'warn', what: finding.what, detail: finding.text })));
   lines.push(...checkCertificates(config));
-  lines.push(await checkDatabase(config, options.fileProbe));
-  const audit = checkAuditDestination(config, options.fileProbe);
+  lines.push(await checkDatabase(config));
+  const audit = checkAuditDestination(config);
   if (audit !== undefined) lines.push(audit);
   lines.push({ what: 'backend', ...(await probeBackend(config.backend)) });
   lines.push(await checkUpstream(config));
@@ -87,12 +87,12 @@ function renewalAdvice(setting: string): string {
   return `replace the file named by ${setting} and restart the gateway`;
 }
 
-async function checkDatabase(config: GatewayConfig, fileProbe: FileProbe | undefined): Promise<Line> {
+async function checkDatabase(config: GatewayConfig): Promise<Line> {
   const file = sqliteFileOf(config.database.url);
   const location = file === undefined ? `postgres ${describeDatabaseUrl(config.database.url)}` : `sqlite ${file}`;
   if (file === ':memory:') return { status: 'ok', what: 'database', detail: 'sqlite in memory: nothing is kept across restarts' };
   if (file !== undefined) {
-    const place = inspectFilePlace(file, { extraFilesBeside: true, setting: 'database.url' }, fileProbe);
+    const place = inspectFilePlace(file, { extraFilesBeside: true, setting: 'database.url' });
     if (place.kind === 'blocked') return { status: 'FAIL', what: 'database', detail: `sqlite ${place.problem}. Fix: ${place.fix}` };
     if (place.kind === 'missing') {
       return { status: 'warn', what: 'database', detail: `sqlite ${place.file} does not exist yet: serve (or migrate) will create it, and any missing directory, under ${place.createdUnder}. If the data should be elsewhere, fix database.url` };
@@ -110,10 +110,10 @@ async function checkDatabase(config: GatewayConfig, fileProbe: FileProbe | undef
 }
 
 /** A file destination must be writable, or creatable; serve would stop at it otherwise. */
-function checkAuditDestination(config: GatewayConfig, fileProbe: FileProbe | undefined): Line | undefined {
+function checkAuditDestination(config: GatewayConfig): Line | undefined {
   const destination = config.audit.destination;
   if (destination === 'stdout' || destination === 'off') return undefined;
-  const place = inspectFilePlace(destination, { extraFilesBeside: false, setting: 'audit.destination' }, fileProbe);
+  const place = inspectFilePlace(destination, { extraFilesBeside: false, setting: 'audit.destination' });
   switch (place.kind) {
     case 'blocked':
       return { status: 'FAIL', what: 'audit', detail: `${place.problem}. Fix: ${place.fix}` };

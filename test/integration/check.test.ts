@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,7 +116,6 @@ describe('check tells the truth', () => {
       loginPage = await startScriptedBackend((_request, response) => {
         response.writeHead(302, { location: '/users/login' }).end();
       });
-      const { readFileSync } = await import('node:fs');
       tlsKatello = createServer({ cert: readFileSync(pki.server.cert), key: readFileSync(pki.server.key) }, (_request, response) => {
         response.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"unauthenticated"}');
       });
