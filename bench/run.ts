@@ -3,11 +3,12 @@
  *
  * Starts a real docker-registry, the fake Katello and the gateway (built from the working tree, run as
  * `node dist/cli.js serve`, configured by CG_* variables only) on 127.0.0.1, seeds data, drives load with wrk
- * (or the node generator for HEAD), prints a table and writes bench/results/<date>[-quick][-only-N-M].{json,md}.
+ * (or the node generator for HEAD), prints a table and writes <date>[-quick][-only-N-M].{json,md} to
+ * bench/results/local/ (ignored by git, so a run leaves the tree clean), or to bench/results/ with --save.
  * Every process it starts is stopped again, also on error and on SIGINT/SIGTERM. See bench/README.md.
  *
  * Options: --quick, --no-build, --only 2,3,7 (scenario numbers), --duration S, --rounds N, --connections N,
- *          --threads N, --loadgen wrk|node, --blob-mib N, --out DIR,
+ *          --threads N, --loadgen wrk|node, --blob-mib N, --out DIR, --save (keep the results in bench/results/),
  *          --profile (run each gateway under `node --cpu-prof`; .cpuprofile files go to <out>/profiles/)
  */
 import { createHash } from 'node:crypto';
@@ -62,6 +63,7 @@ interface Args {
   loadgen: LoadTool;
   blobMiB: number | undefined;
   outDir: string | undefined;
+  save: boolean;
   profile: boolean;
 }
 
@@ -77,6 +79,7 @@ function parseArgs(argv: string[]): Args {
     loadgen: 'wrk',
     blobMiB: undefined,
     outDir: undefined,
+    save: false,
     profile: false,
   };
   const number = (flag: string, value: string | undefined): number => {
@@ -120,6 +123,9 @@ function parseArgs(argv: string[]): Args {
       case '--out':
         args.outDir = argv[++i];
         break;
+      case '--save':
+        args.save = true;
+        break;
       case '--profile':
         args.profile = true;
         break;
@@ -127,7 +133,7 @@ function parseArgs(argv: string[]): Args {
       case '-h':
         process.stdout.write(
           'npm run bench [-- --quick] [--no-build] [--only 2,3,7] [--duration S] [--rounds N]\n' +
-            '              [--connections N] [--threads N] [--loadgen wrk|node] [--blob-mib N] [--out DIR] [--profile]\n',
+            '              [--connections N] [--threads N] [--loadgen wrk|node] [--blob-mib N] [--out DIR] [--save] [--profile]\n',
         );
         process.exit(0);
         break;
@@ -925,7 +931,8 @@ async function main(): Promise<number> {
     log(`  pushed a ${fmt(settings.blobBytes / MiB, 0)} MiB blob in ${fmt((performance.now() - t0) / 1000, 1)} s`);
   }
 
-  const outDir = args.outDir ?? path.join(repoRoot, 'bench', 'results');
+  // Results to keep are committed deliberately (--save); an ordinary run writes where git does not look.
+  const outDir = args.outDir ?? path.join(repoRoot, 'bench', 'results', args.save ? '' : 'local');
   const profileDir = path.join(outDir, 'profiles', startedAt.toISOString().replace(/[:.]/g, '-'));
   const gatewayNodeArgs = (name: string): string[] =>
     args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];

@@ -140,7 +140,10 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     await app.register(auditPlugin, { audit });
     app.addHook('onClose', async () => audit.flush());
   }
-  const providers: IdentityProvider[] = config.identity.providers.map((name): IdentityProvider => {
+  // `katello` without upstream.url can log nobody in. Beside other providers it is left out, so their users who
+  // mistype get 401 rather than 503; alone it stays and answers 503 "not configured" (serve warns at start).
+  const loginProviders = config.identity.providers.filter((name) => name !== 'katello' || config.upstream.url !== null || config.identity.providers.length === 1);
+  const providers: IdentityProvider[] = loginProviders.map((name): IdentityProvider => {
     switch (name) {
       case 'katello':
         return createKatelloProvider({ upstream, store, facts, userTokens, now });

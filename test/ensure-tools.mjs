@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// Before `npm test`: the integration suites drive real parts — Debian's docker-registry, skopeo
-// and a throwaway PostgreSQL server.
+// Before `npm test`: the integration suites drive real parts — Debian's docker-registry, skopeo,
+// podman, openssl, sqlite3 (the documented backup), git (the quick start in a fresh clone) and a
+// throwaway PostgreSQL server. systemd's verifiers are optional: those tests say how to get them.
 // On a fresh Debian machine (as root) they are installed here; elsewhere we say what is missing.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
-const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', podman: 'podman', openssl: 'openssl' };
+const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', podman: 'podman', openssl: 'openssl', sqlite3: 'sqlite3', git: 'git' };
 const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 const missing = Object.entries(tools).filter(([command]) => !has(command)).map(([, pkg]) => pkg);
 const postgresRoot = '/usr/lib/postgresql';

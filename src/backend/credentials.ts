@@ -189,7 +189,7 @@ export async function checkRobotRealm(config: GatewayConfig['backend']): Promise
     const named = `${challenge.realm.origin}${challenge.realm.pathname}`;
     return isRealmAllowed(challenge.realm, config.url, config.allowedRealms)
       ? { status: 'ok', what: 'backend', detail: `robot credentials go to the token service ${named}` }
-      : { status: 'FAIL', what: 'backend', detail: `the backend's token service ${named} may not receive the robot credentials: list it in backend.auth.realms if it is yours` };
+      : { status: 'FAIL', what: 'backend', detail: `the backend's token service ${named} may not receive the robot credentials. Fix: list it in backend.auth.realms if it is yours` };
   } catch (error) {
     return { status: 'FAIL', what: 'backend', detail: `${config.url.origin} unreachable: ${(error as Error).message}` };
   } finally {

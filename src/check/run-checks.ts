@@ -1,16 +1,22 @@
 /**
  * runChecks: what `check` prints (zot's `verify`): the configuration as understood, and whether
- * each outside part answers. Every line is `ok`, `warn` or `FAIL`; any FAIL makes the exit non-zero.
+ * each part it names would work for the gateway — not merely answer. Every line is `ok`, `warn`
+ * or `FAIL`, and every warn or FAIL says what to do. Any FAIL means the gateway would not serve
+ * as configured (exit 1); warnings leave it serving.
+ *
+ * `check` only looks: it creates no file or directory and changes no database (see
+ * store/inspect-database.ts for how SQLite is read without its -wal and -shm files appearing).
  */
 import type { GatewayConfig } from '../config/compiled.js';
 import { X509Certificate } from 'node:crypto';
-import type { Kysely } from 'kysely';
-import { createBackendClient } from '../backend/client.js';
+import { describeDatabaseUrl, sqliteFileOf } from '../store/connect.js';
+import { pendingMigrationsReadOnly } from '../store/inspect-database.js';
 import { checkRobotRealm } from '../backend/credentials.js';
-import { openDatabase } from '../store/connect.js';
-import { pendingMigrations } from '../store/migrations.js';
-import { createKatelloClient } from '../upstream/katello-client.js';
 import { createKubernetesClient } from '../providers/kubernetes-client.js';
+import { probeBackend } from './backend-probe.js';
+import { configurationFindings } from './configuration-findings.js';
+import { inspectFilePlace } from './file-place.js';
+import { probeUpstream } from './upstream-probe.js';
 
 export interface CheckReport {
   readonly ok: boolean;
@@ -21,17 +27,27 @@ export type Line = { status: 'ok' | 'warn' | 'FAIL'; what: string; detail: strin
 
 export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   const lines: Line[] = [
-    { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}` },
+    { status: 'ok', what: 'config', detail: `listen ${config.server.listen.host}:${config.server.listen.port}, public URL ${config.server.publicUrl.href}, backend mode ${config.backend.mode}, identity providers ${config.identity.providers.join(', ')}` },
   ];
+  lines.push(...configurationFindings(config).map((finding): Line => ({ status: 'warn', what: finding.what, detail: finding.text })));
   lines.push(...checkCertificates(config));
   lines.push(await checkDatabase(config));
-  lines.push(await checkBackend(config));
+  const audit = checkAuditDestination(config);
+  if (audit !== undefined) lines.push(audit);
+  lines.push({ what: 'backend', ...(await probeBackend(config.backend)) });
   if (config.backend.auth !== undefined) lines.push(await checkRobotRealm(config.backend));
   lines.push(await checkUpstream(config));
   if (config.identity.providers.includes('kubernetes')) lines.push(await checkKubernetes(config));
-  const ok = lines.every((line) => line.status !== 'FAIL');
-  const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(9)} ${line.detail}\n`).join('') + (ok ? 'all checks passed\n' : 'some checks FAILED\n');
-  return { ok, text };
+  const failures = lines.filter((line) => line.status === 'FAIL').length;
+  const warnings = lines.filter((line) => line.status === 'warn').length;
+  const verdict =
+    failures > 0
+      ? `the gateway would NOT serve as configured: ${failures} problem(s) above\n`
+      : warnings > 0
+        ? `the gateway would serve; read the ${warnings} warning(s) above\n`
+        : 'all checks passed\n';
+  const text = lines.map((line) => `${line.status.padEnd(4)} ${line.what.padEnd(10)} ${line.detail}\n`).join('') + verdict;
+  return { ok: failures === 0, text };
 }
 
 const WARN_DAYS = 30;
@@ -46,6 +62,9 @@ export function checkCertificates(config: GatewayConfig, now: Date = new Date())
     ['backend.tls.ca', config.backend.tls?.ca],
     ['upstream.tls.cert', config.upstream.tls?.cert],
     ['upstream.tls.ca', config.upstream.tls?.ca],
+    ['identity.kubernetes.tls.cert', config.identity.kubernetes.tls?.cert],
+    ['identity.kubernetes.tls.ca', config.identity.kubernetes.tls?.ca],
+    ...config.tokens.verifyCertificates.map((pem, index): [string, Buffer] => [`tokens.verifyCertificates.${index}`, pem]),
   ];
   const lines: Line[] = [];
   for (const [what, pem] of pems) {
@@ -55,57 +74,63 @@ export function checkCertificates(config: GatewayConfig, now: Date = new Date())
       const days = Math.floor((validTo.getTime() - now.getTime()) / 86_400_000);
       const subject = certificate.subject.replaceAll('\n', ', ');
       const detail = `${what}: ${subject}, valid until ${validTo.toISOString().slice(0, 10)}`;
-      if (validTo < now || new Date(certificate.validFrom) > now) lines.push({ status: 'FAIL', what: 'tls', detail: `${detail} (not valid now)` });
-      else if (days < WARN_DAYS) lines.push({ status: 'warn', what: 'tls', detail: `${detail} (${days} days left)` });
+      const fix = renewalAdvice(what);
+      if (validTo < now || new Date(certificate.validFrom) > now) lines.push({ status: 'FAIL', what: 'tls', detail: `${detail} (not valid now). Fix: ${fix}` });
+      else if (days < WARN_DAYS) lines.push({ status: 'warn', what: 'tls', detail: `${detail} (${days} days left). Fix: ${fix} before then` });
       else lines.push({ status: 'ok', what: 'tls', detail: `${detail} (${days} days left)` });
     }
   }
   return lines;
 }
 
+function renewalAdvice(setting: string): string {
+  if (setting.startsWith('server.tls')) return `renew the certificate in ${setting} (SIGHUP makes a running gateway take it without a restart)`;
+  if (setting.startsWith('tokens.')) return `drop ${setting} once no token it verifies can be live (tokens.lifetimeSeconds after its key stopped signing)`;
+  return `replace the file named by ${setting} and restart the gateway`;
+}
+
 async function checkDatabase(config: GatewayConfig): Promise<Line> {
-  try {
-    const database = await openDatabase(config.database, { migrate: false });
-    try {
-      const pending = await pendingMigrations(database.db as Kysely<unknown>, database.dialect);
-      return pending.length === 0
-        ? { status: 'ok', what: 'database', detail: `${database.location}, schema up to date` }
-        : { status: 'warn', what: 'database', detail: `${database.location}, ${pending.length} migration(s) pending (applied by serve or migrate)` };
-    } finally {
-      await database.close();
+  const file = sqliteFileOf(config.database.url);
+  const location = file === undefined ? `postgres ${describeDatabaseUrl(config.database.url)}` : `sqlite ${file}`;
+  if (file === ':memory:') return { status: 'ok', what: 'database', detail: 'sqlite in memory: nothing is kept across restarts' };
+  if (file !== undefined) {
+    const place = inspectFilePlace(file, { extraFilesBeside: true, setting: 'database.url' });
+    if (place.kind === 'blocked') return { status: 'FAIL', what: 'database', detail: `sqlite ${place.problem}. Fix: ${place.fix}` };
+    if (place.kind === 'missing') {
+      return { status: 'warn', what: 'database', detail: `sqlite ${place.file} does not exist yet: serve (or migrate) will create it, and any missing directory, under ${place.createdUnder}. If the data should be elsewhere, fix database.url` };
     }
+  }
+  try {
+    const pending = await pendingMigrationsReadOnly(config.database);
+    return pending.length === 0
+      ? { status: 'ok', what: 'database', detail: `${location}, schema up to date` }
+      : { status: 'warn', what: 'database', detail: `${location}, ${pending.length} migration(s) pending: serve (or migrate) applies them at start` };
   } catch (error) {
-    return { status: 'FAIL', what: 'database', detail: describe(error) };
+    const fix = file === undefined ? 'check database.url, and that PostgreSQL runs there and accepts this user and password' : 'database.url must name the gateway\'s SQLite file';
+    return { status: 'FAIL', what: 'database', detail: `${location}: ${describe(error)}. Fix: ${fix}` };
   }
 }
 
-async function checkBackend(config: GatewayConfig): Promise<Line> {
-  const client = createBackendClient({ ...config.backend, timeouts: { ...config.backend.timeouts, headersMs: 5_000 } });
-  try {
-    const response = await client.send({ method: 'GET', url: client.location.urlOf('/v2/'), headers: {} });
-    await response.body.dump();
-    const version = response.headers['docker-distribution-api-version'];
-    if (response.statusCode === 200 || response.statusCode === 401) {
-      return { status: 'ok', what: 'backend', detail: `${config.backend.url.origin} answers /v2/ (${response.statusCode}, API version ${String(version ?? 'not stated')})` };
-    }
-    return { status: 'FAIL', what: 'backend', detail: `${config.backend.url.origin} answered /v2/ with HTTP ${response.statusCode}` };
-  } catch (error) {
-    return { status: 'FAIL', what: 'backend', detail: `${config.backend.url.origin} unreachable: ${describe(error)}` };
-  } finally {
-    await client.close();
+/** A file destination must be writable, or creatable; serve would stop at it otherwise. */
+function checkAuditDestination(config: GatewayConfig): Line | undefined {
+  const destination = config.audit.destination;
+  if (destination === 'stdout' || destination === 'off') return undefined;
+  const place = inspectFilePlace(destination, { extraFilesBeside: false, setting: 'audit.destination' });
+  switch (place.kind) {
+    case 'blocked':
+      return { status: 'FAIL', what: 'audit', detail: `${place.problem}. Fix: ${place.fix}` };
+    case 'missing':
+      return { status: 'ok', what: 'audit', detail: `${place.file} will be created at start` };
+    case 'exists':
+      return { status: 'ok', what: 'audit', detail: `appends to ${place.file}` };
   }
 }
 
 async function checkUpstream(config: GatewayConfig): Promise<Line> {
   if (!config.identity.providers.includes('katello')) return { status: 'ok', what: 'upstream', detail: `not used (identity.providers: ${config.identity.providers.join(', ')})` };
-  if (config.upstream.url === null) return { status: 'warn', what: 'upstream', detail: 'not configured: user logins are refused' };
-  const client = createKatelloClient(config.upstream);
-  try {
-    const reachable = await client.ping(5_000);
-    return { status: reachable.ok ? 'ok' : 'FAIL', what: 'upstream', detail: `${config.upstream.url.origin} ${reachable.detail}` };
-  } finally {
-    await client.close();
-  }
+  const url = config.upstream.url;
+  if (url === null) return { status: 'warn', what: 'upstream', detail: 'not configured (upstream.url): Katello logins answer 503 "not configured". Fix: set upstream.url to the Katello/Foreman server' };
+  return { what: 'upstream', ...(await probeUpstream({ ...config.upstream, url })) };
 }
 
 /** A TokenReview of a token nobody has: any answer proves the API server is there and takes our credential. */
@@ -116,7 +141,7 @@ async function checkKubernetes(config: GatewayConfig): Promise<Line> {
     await client.reviewToken('container-gateway-check');
     return { status: 'ok', what: 'kubernetes', detail: `${origin} answers TokenReview` };
   } catch (error) {
-    return { status: 'FAIL', what: 'kubernetes', detail: `${origin}: ${describe(error)}` };
+    return { status: 'FAIL', what: 'kubernetes', detail: `${origin}: ${describe(error)}. Fix: check identity.kubernetes.apiServer, its tls.ca, and the tokenFile's service account (it needs system:auth-delegator)` };
   } finally {
     await client.close();
   }

@@ -14,6 +14,13 @@ import { parseHtpasswd } from '../providers/htpasswd.js';
 
 export const DEFAULT_CONFIG_FILE = 'config/gateway.yaml';
 
+/** What to do about a configuration file that cannot be read, by error code. */
+const CONFIG_FILE_FIXES: Record<string, string> = {
+  ENOENT: ': no such file. Fix: create it (config/gateway.example.yaml is a starting point), or name another with --config or CG_CONFIG',
+  EACCES: ": permission denied. Fix: make it readable by the gateway's user",
+  EISDIR: ': it is a directory. Fix: name the YAML file itself',
+};
+
 export type ConfigResult = { ok: true; config: GatewayConfig; source: string } | { ok: false; problems: string[] };
 
 export interface ConfigSource {
@@ -108,7 +115,8 @@ function readYamlFile(file: string): Record<string, unknown> | string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    return `config file ${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return `config file ${file}: cannot read (${code})${CONFIG_FILE_FIXES[code] ?? ''}`;
   }
   try {
     const value: unknown = parseYaml(text);

@@ -40,7 +40,7 @@ export const OciCodes = {
   NOT_FOUND: descriptor('NOT_FOUND', 404, 'no such endpoint'),
   BAD_REQUEST: descriptor('BAD_REQUEST', 400, 'malformed request'),
   BODY_INVALID: descriptor('BODY_INVALID', 400, 'request body invalid'),
-  // 400 rather than 413: the contract promises 400 for every bad management body.
+  // 400 rather than 413: every bad management body answers 400, whatever was wrong with it.
   BODY_TOO_LARGE: descriptor('BODY_TOO_LARGE', 400, 'request body too large'),
   BACKEND_UNREACHABLE: descriptor('BACKEND_UNREACHABLE', 502, 'the backend registry could not be reached'),
   BACKEND_ERROR: descriptor('BACKEND_ERROR', 502, 'the backend registry answered with an error'),

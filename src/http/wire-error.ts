@@ -36,7 +36,7 @@ export function toWireError(error: unknown): RegistryError {
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     const ociCode: OciCode =
       statusCode === 413 ? 'BODY_TOO_LARGE' : code?.startsWith('FST_ERR_CTP') === true || statusCode === 415 ? 'BODY_INVALID' : 'BAD_REQUEST';
-    // Body problems are all 400 (contract: "bad bodies get 400"); other client errors keep their status.
+    // Body problems are all 400, whatever was wrong with the body; other client errors keep their status.
     const status = ociCode === 'BAD_REQUEST' ? statusCode : 400;
     return new RegistryError(ociCode, { status, message: clientSafeMessage(message, OciCodes[ociCode].message) });
   }

@@ -83,8 +83,8 @@ const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app,
   const changed = async (request: FastifyRequest, what: string, counts: object): Promise<object> => {
     await deps.facts.refresh();
     deps.onChange?.();
+    // Recorded once, by the audit log (audit/plugin.ts); the request log has the request's own line.
     request.managementChange = { endpoint: what, ...counts };
-    request.log.info({ management: what, by: request.managementCaller?.name, ...counts }, 'management update');
     return { status: 'ok', ...counts };
   };
 

@@ -1,5 +1,5 @@
 /**
- * The `kubernetes` provider (as qci-appci does for OpenShift CI): the password at login is a
+ * The `kubernetes` provider (as OpenShift CI registries do): the password at login is a
  * cluster bearer token, validated by a TokenReview; each repository is authorized by a
  * SubjectAccessReview (by default: may the user `get` `imagestreams/layers` in the namespace —
  * `update` for push). Answers are reused for `cacheSeconds`; failures are never remembered,

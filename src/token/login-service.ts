@@ -11,7 +11,7 @@ import { RegistryError } from '../errors/registry-error.js';
 import type { AccessPolicy } from '../providers/access-policy.js';
 import { PasswordChecksBusy } from '../providers/password-checks.js';
 import type { IdentityProvider } from '../providers/provider.js';
-import { UpstreamFailed, UpstreamUnavailable } from '../upstream/errors.js';
+import { UpstreamFailed, UpstreamNotConfigured, UpstreamUnavailable } from '../upstream/errors.js';
 import type { BasicCredentials } from './basic-credentials.js';
 import type { AccessEntry, GatewayTokens } from './gateway-tokens.js';
 import type { TokenAnswer } from './login.js';
@@ -144,6 +144,7 @@ export function createLoginService(deps: LoginServiceDependencies): LoginService
 function loginError(error: unknown): unknown {
   if (error instanceof CredentialsRejected) return new RegistryError('UNAUTHORIZED', { message: 'invalid username or password' });
   if (error instanceof PasswordChecksBusy) return new RegistryError('UNAVAILABLE', { message: 'too many logins are being checked; try again in a moment', headers: { 'retry-after': '1' } });
+  if (error instanceof UpstreamNotConfigured) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: 'cannot log in: not configured (the gateway has no upstream.url for Katello logins)' });
   if (error instanceof UpstreamUnavailable) return new RegistryError('UPSTREAM_UNAVAILABLE', { message: `cannot log in: ${error.service} is unreachable` });
   if (error instanceof UpstreamFailed) return new RegistryError('UPSTREAM_ERROR', { message: `cannot log in: ${error.service} answered with an error` });
   return error;

@@ -17,7 +17,12 @@ abstract class UpstreamServiceError extends Error {
 }
 
 export class UpstreamUnavailable extends UpstreamServiceError {
-  override readonly name = 'UpstreamUnavailable';
+  override readonly name: string = 'UpstreamUnavailable';
+}
+
+/** No management server is configured (upstream.url): nothing to reach, which is not the same as unreachable. */
+export class UpstreamNotConfigured extends UpstreamUnavailable {
+  override readonly name: string = 'UpstreamNotConfigured';
 }
 
 export class UpstreamFailed extends UpstreamServiceError {

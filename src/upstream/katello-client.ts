@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { GatewayConfig } from '../config/compiled.js';
 import { createPeerPool } from './peer-pool.js';
 import { CircuitBreaker } from './circuit-breaker.js';
-import { UpstreamFailed, UpstreamRejected, UpstreamUnavailable } from './errors.js';
+import { UpstreamFailed, UpstreamNotConfigured, UpstreamRejected, UpstreamUnavailable } from './errors.js';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -47,7 +47,7 @@ export function createKatelloClient(config: GatewayConfig['upstream']): Upstream
   const base = config.url;
   if (base === null) {
     const unconfigured = async (): Promise<never> => {
-      throw new UpstreamUnavailable('no upstream (management server) is configured');
+      throw new UpstreamNotConfigured('no management server is configured (upstream.url)');
     };
     return {
       login: unconfigured,

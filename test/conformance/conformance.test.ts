@@ -18,7 +18,9 @@ const available = existsSync(runner);
 
 describe('OCI distribution-spec conformance, registry vs gateway', { skip: available ? false : `the conformance suite is not at ${suiteDir} (set CG_CONFORMANCE_DIR)` }, () => {
   it('the gateway fails no spec the registry passes, and passes all of content management', (t) => {
-    const run = spawnSync(runner, [process.cwd()], { encoding: 'utf8', timeout: 20 * 60_000, env: { ...process.env } });
+    // The suite's build is kept across runs, outside the tests' own temp directory (which must end empty).
+    const cache = join(process.cwd(), 'node_modules', '.cache', 'oci-conformance');
+    const run = spawnSync(runner, [process.cwd()], { encoding: 'utf8', timeout: 20 * 60_000, env: { ...process.env, CONF_CACHE: cache } });
     const out = run.stdout ?? '';
     for (const line of out.split('\n').filter((text) => /^(PASS|FAIL|INFO suite_)/.test(text))) t.diagnostic(line);
     assert.equal(run.status, 0, `${out}\n${(run.stderr ?? '').slice(-4000)}`);

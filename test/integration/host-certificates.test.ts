@@ -109,6 +109,7 @@ async function startLoggedGateway(env: Record<string, string>, clock?: () => num
     CG_SERVER_LISTEN: host,
     CG_DATABASE_URL: `sqlite://${join(dataDir, 'gateway.db')}`,
     CG_LOG_LEVEL: 'info',
+    CG_AUDIT_DESTINATION: 'stdout',
     ...env,
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -125,7 +126,8 @@ async function startLoggedGateway(env: Record<string, string>, clock?: () => num
       done();
     },
   });
-  const app = await buildApp(config, { logStream, ...(clock === undefined ? {} : { now: clock }) });
+  // The audit log joins the request log, as both do on stdout by default.
+  const app = await buildApp(config, { logStream, auditStream: logStream, ...(clock === undefined ? {} : { now: clock }) });
   await app.listen({ host: '127.0.0.1', port });
   return {
     url: `${config.server.tls === undefined ? 'http' : 'https'}://${host}`,
@@ -414,7 +416,7 @@ describe('hosts by certificate', () => {
     it('the Katello certificate (CN in clientCertCNs) is accepted without a bearer token', async () => {
       const response = await put(pki.katello);
       assert.equal(response.status, 200, response.body.toString());
-      assert.ok(gateway.logs.some((line) => line.management === 'repository_list' && line.by === pki.katello.cn));
+      assert.ok(gateway.logs.some((line) => line.event === 'management update' && line.endpoint === 'repository_list' && line.by === pki.katello.cn));
     });
 
     it('a host certificate, a foreign or expired one, or none at all is refused (401)', async () => {

@@ -2,9 +2,9 @@
  * registry.ts — run a real CNCF Distribution registry (Debian's `docker-registry`, 2.8.2) for a test.
  *
  * Contract:
- *  - `startRegistry()` creates a fresh temp dir (`dataDir`), writes `dataDir/config.yml` (filesystem
- *    storage rooted at `dataDir`, `http.addr: 127.0.0.1:<free port>`, no auth, deletes enabled (unless not),
- *    log level warn, access log off, no storage health check, no upload purging), spawns
+ *  - `startRegistry()` creates a fresh temp dir (`dataDir`), writes `dataDir/config.yml` (the project's
+ *    registry configuration, src/demo/registry-config.ts: filesystem storage rooted at `dataDir`,
+ *    `http.addr: 127.0.0.1:<free port>`, no auth unless `opts.auth`, deletes enabled), spawns
  *    `docker-registry serve dataDir/config.yml` and resolves once `GET /v2/` answers 200 (polled, at most
  *    ~10 s). It rejects with the registry's stderr if the process dies or never becomes ready (and then
  *    cleans up after itself). If the chosen port was taken in the meantime it retries with a new one.
@@ -21,8 +21,9 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { httpRequest } from './http-client.js';
+import { findFreePort } from '../../../src/demo/free-port.js';
+import { registryConfigYaml } from '../../../src/demo/registry-config.js';
 
 export interface StartRegistryOptions {
   /** Reserved: the registry never redirects blob downloads (storage.redirect.disable is always true). */
@@ -98,57 +99,7 @@ function installExitHook(): void {
   }
 }
 
-/** Finds a free TCP port on 127.0.0.1 by listening on port 0 and closing again. */
-export function findFreePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('could not determine a free port'));
-        return;
-      }
-      const { port } = address;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function registryConfigYaml(dataDir: string, port: number, prefix: string | undefined, deleteEnabled: boolean): string {
-  // JSON strings are valid YAML scalars, which keeps odd temp paths safe.
-  const q = (s: string): string => JSON.stringify(s);
-  return [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  formatter: text',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${q(dataDir)}`,
-    '  delete:',
-    `    enabled: ${deleteEnabled ? 'true' : 'false'}`,
-    '  redirect:',
-    '    disable: true',
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    `  addr: ${q(`127.0.0.1:${port}`)}`,
-    ...(prefix === undefined ? [] : [`  prefix: ${q(prefix)}`]),
-    `  secret: ${q(randomBytes(16).toString('hex'))}`,
-    '  headers:',
-    '    X-Content-Type-Options: [nosniff]',
-    'health:',
-    '  storagedriver:',
-    '    enabled: false',
-    '',
-  ].join('\n');
-}
+export { findFreePort } from '../../../src/demo/free-port.js';
 
 function authYaml(auth: StartRegistryOptions['auth']): string {
   if (auth === undefined) return '';
@@ -201,7 +152,7 @@ class RegistryStartError extends Error {
 async function startOnce(dataDir: string, opts: StartRegistryOptions): Promise<RunningRegistry> {
   const port = await findFreePort();
   const configPath = path.join(dataDir, 'config.yml');
-  await writeFile(configPath, registryConfigYaml(dataDir, port, opts.prefix, opts.deleteEnabled ?? true) + authYaml(opts.auth));
+  await writeFile(configPath, registryConfigYaml(dataDir, port, { ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }), deleteEnabled: opts.deleteEnabled ?? true }) + authYaml(opts.auth));
 
   const child = spawn(REGISTRY_BINARY, ['serve', configPath], {
     stdio: ['ignore', 'pipe', 'pipe'],

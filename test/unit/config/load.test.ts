@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { envNameOf } from '../../../src/config/env-overlay.js';
 import { loadConfig, parseListen } from '../../../src/config/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cg-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 function yamlFile(text: string): string {
   const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, text);

@@ -1,0 +1,59 @@
+/** Where the gateway would keep a file, decided from what the file system shows; nothing is created. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { inspectFilePlace, type FileProbe } from '../../../src/check/file-place.js';
+
+/** A file system of a few paths: their kinds, and which of them the process may not write. */
+function probeOf(kinds: Record<string, 'file' | 'directory'>, denied: Record<string, string> = {}): FileProbe {
+  return {
+    kindOf: (path) => kinds[path] ?? (path === '/' ? 'directory' : undefined),
+    denied: (path) => denied[path],
+    runningAs: 'uid 998 (container-gateway)',
+  };
+}
+
+const database = { extraFilesBeside: true, setting: 'database.url' };
+const auditLog = { extraFilesBeside: false, setting: 'audit.destination' };
+
+describe('inspectFilePlace', () => {
+  it('an existing, writable file in a writable directory is usable', () => {
+    assert.deepEqual(inspectFilePlace('/var/lib/cg/gateway.db', database, probeOf({ '/var/lib/cg': 'directory', '/var/lib/cg/gateway.db': 'file' })), { kind: 'exists', file: '/var/lib/cg/gateway.db' });
+  });
+
+  it('a missing file under a writable directory will be created there (a misspelt path shows as the place it would go)', () => {
+    const place = inspectFilePlace('/var/lib/cg/data/gateway.db', database, probeOf({ '/var/lib/cg': 'directory' }));
+    assert.deepEqual(place, { kind: 'missing', file: '/var/lib/cg/data/gateway.db', createdUnder: '/var/lib/cg' });
+  });
+
+  it('a file the user may not write is blocked, with chown of that file as the fix', () => {
+    const place = inspectFilePlace('/data/gateway.db', database, probeOf({ '/data': 'directory', '/data/gateway.db': 'file' }, { '/data/gateway.db': 'EACCES' }));
+    assert.equal(place.kind, 'blocked');
+    assert.match(place.kind === 'blocked' ? place.problem : '', /^\/data\/gateway\.db is not writable by uid 998 \(container-gateway\) \(EACCES\)$/);
+    assert.match(place.kind === 'blocked' ? place.fix : '', /chown 998 \/data\/gateway\.db/);
+  });
+
+  it('SQLite also needs its directory writable (-wal, -shm); an audit log does not', () => {
+    const kinds = { '/data': 'directory', '/data/f': 'file' } as const;
+    const place = inspectFilePlace('/data/f', database, probeOf(kinds, { '/data': 'EROFS' }));
+    assert.match(place.kind === 'blocked' ? place.problem : '', /directory \/data is not writable .*\(EROFS\); SQLite keeps its -wal and -shm files there/);
+    assert.equal(inspectFilePlace('/data/f', auditLog, probeOf(kinds, { '/data': 'EROFS' })).kind, 'exists');
+  });
+
+  it('a missing file under a directory the user may not write is blocked, naming the directory to create and give away', () => {
+    const place = inspectFilePlace('/data/sub/gateway.db', database, probeOf({ '/data': 'directory' }, { '/data': 'EACCES' }));
+    assert.equal(place.kind, 'blocked');
+    if (place.kind !== 'blocked') return;
+    assert.equal(place.problem, '/data/sub/gateway.db does not exist and cannot be created: /data is not writable by uid 998 (container-gateway) (EACCES)');
+    assert.equal(place.fix, 'create /data/sub for the gateway\'s user (mkdir -p /data/sub && chown 998 /data/sub), or set database.url to a writable place');
+  });
+
+  it('a directory where the file should be, or a file where a directory should be, is blocked', () => {
+    assert.match(JSON.stringify(inspectFilePlace('/data', database, probeOf({ '/data': 'directory' }))), /is a directory, not a file/);
+    assert.match(JSON.stringify(inspectFilePlace('/etc/hosts/gateway.db', database, probeOf({ '/etc': 'directory', '/etc/hosts': 'file' }))), /cannot be created: \/etc\/hosts is not a directory/);
+  });
+
+  it('a relative path is reported absolute, as it would be resolved', () => {
+    const place = inspectFilePlace('data/gateway.db', auditLog, probeOf({ [process.cwd()]: 'directory', '/': 'directory' }));
+    assert.equal(place.file, `${process.cwd()}/data/gateway.db`);
+  });
+});
