@@ -6,8 +6,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 
-const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', podman: 'podman', openssl: 'openssl', sqlite3: 'sqlite3', git: 'git' };
-const has = (command) => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+const tools = { 'docker-registry': 'docker-registry', skopeo: 'skopeo', podman: 'podman', openssl: 'openssl', sqlite3: 'sqlite3', git: 'git', nginx: 'nginx-light' };
+// nginx lives in /usr/sbin, which a non-login PATH may lack.
+const has = (command) => spawnSync('sh', ['-c', `command -v ${command} || test -x /usr/sbin/${command}`], { stdio: 'ignore' }).status === 0;
 const missing = Object.entries(tools).filter(([command]) => !has(command)).map(([, pkg]) => pkg);
 const postgresRoot = '/usr/lib/postgresql';
 const hasPostgresServer = existsSync(postgresRoot) && readdirSync(postgresRoot).some((version) => existsSync(`${postgresRoot}/${version}/bin/initdb`));
