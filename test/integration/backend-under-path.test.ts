@@ -43,7 +43,7 @@ describe('a backend registry served under a path (Pulp at /pulpcore_registry)', 
     const htpasswd = join(dir, 'users.htpasswd');
     writeFileSync(htpasswd, `alice:${bcrypt.hashSync('alice-pw', 5)}\n`);
     const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE, registry: { prefix: PREFIX } });
-    const { port, keyFile } = started;
+    const { port } = started;
     registry = started.registry;
     gateway = await startGateway({
       port,
@@ -54,11 +54,7 @@ describe('a backend registry served under a path (Pulp at /pulpcore_registry)', 
         CG_IDENTITY_STATIC_ROBOTS: '[{username: robot, password: robot-secret}]',
         CG_IDENTITY_STATIC_RULES: '[{subjects: [alice], repositories: ["team/**"], actions: [pull, push]}, {subjects: [robot], repositories: ["**"], actions: [pull, push]}]',
         CG_BACKEND_MODE: 'proxy',
-        CG_BACKEND_AUTH_USERNAME: 'robot',
-        CG_BACKEND_AUTH_PASSWORD: 'robot-secret',
-        CG_TOKENS_ISSUER: ISSUER,
-        CG_TOKENS_SERVICES: `127.0.0.1:${port},${SERVICE}`,
-        CG_TOKENS_SIGNING_KEY: keyFile,
+        ...started.gatewayEnv({ username: 'robot', password: 'robot-secret' }),
       },
     });
     host = new URL(gateway.url).host;

@@ -35,7 +35,7 @@ describe('bounded caches', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-bounded-'));
     const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE });
-    const { port, keyFile } = started;
+    const { port } = started;
     registry = started.registry;
     gateway = await startGateway({
       port,
@@ -45,12 +45,8 @@ describe('bounded caches', () => {
         CG_IDENTITY_PROVIDERS: 'static',
         CG_IDENTITY_STATIC_ROBOTS: '[{username: robot, password: robot-secret}]',
         CG_IDENTITY_STATIC_RULES: '[{subjects: [anonymous], repositories: ["pub/**"], actions: [pull]}, {subjects: [robot], repositories: ["**"], actions: [pull, push]}]',
-        CG_BACKEND_AUTH_USERNAME: 'robot',
-        CG_BACKEND_AUTH_PASSWORD: 'robot-secret',
         CG_BACKEND_AUTH_TOKEN_CACHE_ENTRIES: String(TOKEN_CACHE_ENTRIES),
-        CG_TOKENS_ISSUER: ISSUER,
-        CG_TOKENS_SERVICES: `127.0.0.1:${port},${SERVICE}`,
-        CG_TOKENS_SIGNING_KEY: keyFile,
+        ...started.gatewayEnv({ username: 'robot', password: 'robot-secret' }),
       },
     });
     // A real image under the public glob, pushed through the gateway (anonymous pulls it, the robot credential pushes it).

@@ -64,18 +64,14 @@ describe('gateway-issued tokens in front of a Distribution with token auth', () 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-jwt-'));
     const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE });
-    const { port, keyFile } = started;
+    const { port } = started;
     registry = started.registry;
     gateway = await startGateway({
       port,
       backendUrl: registry.url,
       env: {
         ...staticIdentityEnv(dir),
-        CG_BACKEND_AUTH_USERNAME: 'robot',
-        CG_BACKEND_AUTH_PASSWORD: 'robot-secret',
-        CG_TOKENS_ISSUER: ISSUER,
-        CG_TOKENS_SERVICES: `127.0.0.1:${port},${SERVICE}`,
-        CG_TOKENS_SIGNING_KEY: keyFile,
+        ...started.gatewayEnv({ username: 'robot', password: 'robot-secret' }),
       },
     });
     layout = join(dir, 'layout');

@@ -88,18 +88,14 @@ describe('delete, mount and referrers through the gateway', () => {
       CG_BACKEND_MODE: 'proxy',
     };
     const started = await startTokenAuthRegistry(dir, { issuer: ISSUER, service: SERVICE });
-    const { port, keyFile } = started;
+    const { port } = started;
     registry = started.registry;
     gateway = await startGateway({
       port,
       backendUrl: registry.url,
       env: {
         ...identity,
-        CG_BACKEND_AUTH_USERNAME: 'robot',
-        CG_BACKEND_AUTH_PASSWORD: 'robot-pw',
-        CG_TOKENS_ISSUER: ISSUER,
-        CG_TOKENS_SERVICES: `127.0.0.1:${port},${SERVICE}`,
-        CG_TOKENS_SIGNING_KEY: keyFile,
+        ...started.gatewayEnv({ username: 'robot', password: 'robot-pw' }),
         CG_AUDIT_DESTINATION: auditFile,
       },
     });

@@ -16,6 +16,11 @@ export interface TokenAuthRegistry {
   readonly port: number;
   /** The signing key (PEM) the registry trusts, for tokens.signingKey. */
   readonly keyFile: string;
+  /**
+   * The gateway settings that make it this registry's token service and let it in with a robot:
+   * its signing key and issuer, the registry's service among its own, and the robot credential.
+   */
+  gatewayEnv(robot: { username: string; password: string }): Record<string, string>;
 }
 
 export async function startTokenAuthRegistry(dir: string, options: { issuer: string; service: string; realm?: string; registry?: Omit<StartRegistryOptions, 'auth'> }): Promise<TokenAuthRegistry> {
@@ -28,5 +33,16 @@ export async function startTokenAuthRegistry(dir: string, options: { issuer: str
   const port = await findFreePort();
   const realm = options.realm ?? `http://127.0.0.1:${port}/v2/token`;
   const registry = await startRegistry({ ...options.registry, auth: { token: { realm, service: options.service, issuer: options.issuer, rootcertbundle: certificateFile } } });
-  return { registry, port, keyFile };
+  return {
+    registry,
+    port,
+    keyFile,
+    gatewayEnv: (robot) => ({
+      CG_BACKEND_AUTH_USERNAME: robot.username,
+      CG_BACKEND_AUTH_PASSWORD: robot.password,
+      CG_TOKENS_ISSUER: options.issuer,
+      CG_TOKENS_SERVICES: `127.0.0.1:${port},${options.service}`,
+      CG_TOKENS_SIGNING_KEY: keyFile,
+    }),
+  };
 }
