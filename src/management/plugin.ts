@@ -6,13 +6,12 @@
  * one transaction and then invalidates the in-process access facts.
  */
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
 import { RegistryError } from '../errors/registry-error.js';
 import type { AccessFactsCache } from '../store/access-facts-cache.js';
 import type { GatewayStore } from '../store/gateway-store.js';
 import { authenticateManagement, type ManagementCaller } from './authenticate.js';
-import { describeIssues, hostListBody, hostMappingBody, hostsOf, mappingsOf, repositoryListBody, userMappingBody } from './bodies.js';
-import { FormBodyInvalid, parseRackForm, type FormHash } from './rack-form.js';
+import { BodyProblems, readHostMappings, readHosts, readRepositoryList, readUserMappings } from './bodies.js';
+import { FormBodyInvalid, parseRackFormInSlices, type FormHash } from './rack-form.js';
 
 export interface ManagementDependencies {
   readonly store: GatewayStore;
@@ -31,24 +30,22 @@ declare module 'fastify' {
 
 /**
  * Katello sends Rack-style form bodies (rest-client's encoding of a Ruby Hash); other clients may
- * send the same shapes as JSON. Both reach the schema as the same plain structure.
+ * send the same shapes as JSON. Both reach the readers (bodies.ts) as the same plain structure;
+ * what is wrong with one is a 400 that changes nothing.
  */
-function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
-  if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new RegistryError('BODY_INVALID', { message: 'expected a form-encoded (application/x-www-form-urlencoded) or JSON object body' });
+async function readBody<T>(read: (body: unknown) => Promise<T>, body: unknown): Promise<T> {
+  try {
+    return await read(body);
+  } catch (error) {
+    if (error instanceof BodyProblems) throw new RegistryError('BODY_INVALID', { message: error.message, detail: { problems: error.problems } });
+    throw error;
   }
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    const problems = describeIssues(parsed.error);
-    throw new RegistryError('BODY_INVALID', { message: problems[0] ?? 'request body invalid', detail: { problems } });
-  }
-  return parsed.data;
 }
 
 /** A form body must be UTF-8 text before its escapes are even looked at. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function parseFormBody(raw: Buffer): FormHash {
+async function parseFormBody(raw: Buffer): Promise<FormHash> {
   let text: string;
   try {
     text = utf8.decode(raw);
@@ -57,7 +54,7 @@ function parseFormBody(raw: Buffer): FormHash {
   }
   if (text.trim() === '') throw new RegistryError('BODY_INVALID', { message: 'empty body: send the lists, even empty ones (a bare key such as "repositories")' });
   try {
-    return parseRackForm(text);
+    return await parseRackFormInSlices(text);
   } catch (error) {
     if (error instanceof FormBodyInvalid) throw new RegistryError('BODY_INVALID', { message: `malformed form body: ${error.message}` });
     throw error;
@@ -65,13 +62,7 @@ function parseFormBody(raw: Buffer): FormHash {
 }
 
 const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app, deps) => {
-  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, (_request, body, done) => {
-    try {
-      done(null, parseFormBody(body as Buffer));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'buffer' }, async (_request: FastifyRequest, body: Buffer | string) => parseFormBody(body as Buffer));
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const { tokens, clientCertCNs } = deps.credentials();
@@ -89,36 +80,27 @@ const managementPlugin: FastifyPluginAsync<ManagementDependencies> = async (app,
   };
 
   app.put('/repository_list', async (request) => {
-    const body = parseBody(repositoryListBody, request.body);
-    const entries = new Map<string, boolean>();
-    for (const [index, entry] of body.repositories.entries()) {
-      // Fail closed: a repository both public and private in one push is a broken push, not a coin toss.
-      if (entries.get(entry.repository) === !entry.auth_required) {
-        throw new RegistryError('BODY_INVALID', { message: `repositories[${index}].auth_required: contradicts an earlier entry for ${entry.repository}` });
-      }
-      entries.set(entry.repository, entry.auth_required);
-    }
+    const entries = await readBody(readRepositoryList, request.body);
     return changed(request, 'repository_list', await deps.store.replaceRepositoryList(entries));
   });
 
   app.put('/user_repository_mapping', async (request) => {
-    const body = parseBody(userMappingBody, request.body);
-    const { mappings } = mappingsOf(body.users, { hostKeys: false });
+    const { mappings } = await readBody(readUserMappings, request.body);
     return changed(request, 'user_repository_mapping', await deps.store.replaceUserMappings(mappings));
   });
 
   app.put('/update_hosts', async (request) => {
-    const { uuids, skipped } = hostsOf(parseBody(hostListBody, request.body).hosts);
+    const { uuids, skipped } = await readBody(readHosts, request.body);
     return changed(request, 'update_hosts', { ...(await deps.store.replaceHosts(uuids)), skipped });
   });
 
   app.put('/host_repository_mapping', async (request) => {
-    const { mappings, skipped } = mappingsOf(parseBody(hostMappingBody, request.body).hosts, { hostKeys: true });
+    const { mappings, skipped } = await readBody(readHostMappings, request.body);
     return changed(request, 'host_repository_mapping', { ...(await deps.store.writeHostMappings(mappings, 'replace')), skipped });
   });
 
   app.put('/update_host_repositories', async (request) => {
-    const { mappings, skipped } = mappingsOf(parseBody(hostMappingBody, request.body).hosts, { hostKeys: true });
+    const { mappings, skipped } = await readBody(readHostMappings, request.body);
     return changed(request, 'update_host_repositories', { ...(await deps.store.writeHostMappings(mappings, 'merge')), skipped });
   });
 

@@ -37,25 +37,44 @@ const BALANCED_KEY = /^[^[\]]+(?:\[[^[\]]*\])*$/;
 
 export function parseRackForm(body: string): FormHash {
   const params = newHash();
-  // Rack's DEFAULT_SEP is /& */: spaces after a separator belong to it.
-  for (const pair of body.split(/& */)) {
-    if (pair === '') continue;
-    const mark = pair.indexOf('=');
-    const rawKey = mark === -1 ? pair : pair.slice(0, mark);
-    if (rawKey.length > MAX_KEY_LENGTH * 3) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
-    const key = unescapeComponent(rawKey);
-    if (key.length > MAX_KEY_LENGTH) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
-    if (!BALANCED_KEY.test(key)) throw new FormBodyInvalid(`the brackets of the key "${preview(key)}" do not pair up`);
-    let value: string | null = null;
-    if (mark !== -1) {
-      const rawValue = pair.slice(mark + 1);
-      if (rawValue.length > MAX_VALUE_LENGTH * 3) throw new FormBodyInvalid(`the value of "${preview(key)}" is longer than ${MAX_VALUE_LENGTH} characters`);
-      value = unescapeComponent(rawValue);
-      if (value.length > MAX_VALUE_LENGTH) throw new FormBodyInvalid(`the value of "${preview(key)}" is longer than ${MAX_VALUE_LENGTH} characters`);
-    }
-    normalize(params, key, value, 0);
+  for (const pair of pairsOf(body)) addPair(params, pair);
+  return params;
+}
+
+/** Pairs read between two turns of the event loop. */
+const PAIRS_PER_SLICE = 5_000;
+
+/** parseRackForm for big bodies (a sync push of every repository): the event loop runs between slices. */
+export async function parseRackFormInSlices(body: string): Promise<FormHash> {
+  const params = newHash();
+  const pairs = pairsOf(body);
+  for (let start = 0; start < pairs.length; start += PAIRS_PER_SLICE) {
+    if (start > 0) await new Promise((resolve) => setImmediate(resolve));
+    for (const pair of pairs.slice(start, start + PAIRS_PER_SLICE)) addPair(params, pair);
   }
   return params;
+}
+
+/** Rack splits on `&` and the spaces after it (its DEFAULT_SEP). */
+function pairsOf(body: string): string[] {
+  return body.split(/& */).filter((pair) => pair !== '');
+}
+
+function addPair(params: FormHash, pair: string): void {
+  const mark = pair.indexOf('=');
+  const rawKey = mark === -1 ? pair : pair.slice(0, mark);
+  if (rawKey.length > MAX_KEY_LENGTH * 3) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
+  const key = unescapeComponent(rawKey);
+  if (key.length > MAX_KEY_LENGTH) throw new FormBodyInvalid(`a key is longer than ${MAX_KEY_LENGTH} characters`);
+  if (!BALANCED_KEY.test(key)) throw new FormBodyInvalid(`the brackets of the key "${preview(key)}" do not pair up`);
+  let value: string | null = null;
+  if (mark !== -1) {
+    const rawValue = pair.slice(mark + 1);
+    if (rawValue.length > MAX_VALUE_LENGTH * 3) throw new FormBodyInvalid(`the value of "${preview(key)}" is longer than ${MAX_VALUE_LENGTH} characters`);
+    value = unescapeComponent(rawValue);
+    if (value.length > MAX_VALUE_LENGTH) throw new FormBodyInvalid(`the value of "${preview(key)}" is longer than ${MAX_VALUE_LENGTH} characters`);
+  }
+  normalize(params, key, value, 0);
 }
 
 /**

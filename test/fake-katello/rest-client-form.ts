@@ -28,7 +28,7 @@ function flattenParams(object: RubyValue, parentKey: string | undefined): Array<
   for (const [key, value] of entries) {
     const escapedKey = key === undefined ? '' : escape(key);
     const processedKey = parentKey === undefined ? escapedKey : `${parentKey}[${escapedKey}]`;
-    if (value !== null && typeof value === 'object') result.push(...flattenParams(value, processedKey));
+    if (value !== null && typeof value === 'object') for (const pair of flattenParams(value, processedKey)) result.push(pair);
     else result.push([processedKey, value === null ? null : escape(String(value))]);
   }
   return result;
