@@ -6,7 +6,7 @@
  * real clients pull from the real registry through the gateway: skopeo and podman as a logged-in
  * user with stored credentials (public and private images, many pulls in a row — Katello answers
  * "unauthenticated" to any token request that names a public repository, which must not become a
- * failed login), and skopeo as a host by its certificate.
+ * failed login), and skopeo as a host by its certificate. On SQLite and on PostgreSQL.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { startFakeKatello, type FakeKatello } from '../fake-katello/fake-katello
 import { syncContainerGateway, type ProxyTls, type SyncCall } from '../fake-katello/katello-sync.js';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { generateTestPki, writeCertDir, type TestPki } from '../support/pki.js';
+import { startPostgres, type RunningPostgres } from '../support/postgres.js';
 import { podmanAvailable, podmanIn, preparePodmanHome } from './harness/podman.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { seedRegistry, type SeedData } from './harness/seed.js';
@@ -28,7 +29,8 @@ const ALICES = 'org/team/app';
 const HOSTS = 'multi/arch';
 const NOBODYS = 'many/tags';
 
-describe('a Katello capsule sync, then pulls by users and hosts', () => {
+for (const database of ['sqlite', 'postgres'] as const) describe(`a Katello capsule sync, then pulls by users and hosts (${database})`, () => {
+  let postgres: RunningPostgres | undefined;
   let dir: string;
   let pki: TestPki;
   let registry: RunningRegistry;
@@ -57,9 +59,11 @@ describe('a Katello capsule sync, then pulls by users and hosts', () => {
     });
     katello.setUser('carol', 'carol-pw', [NOBODYS]);
     foreman = { ca: readFileSync(pki.ca.cert), cert: readFileSync(pki.katello.cert), key: readFileSync(pki.katello.key) };
+    if (database === 'postgres') postgres = await startPostgres();
     gateway = await startGateway({
       backendUrl: registry.url,
       upstreamUrl: katello.url,
+      ...(postgres === undefined ? {} : { databaseUrl: postgres.createDatabase('katello_sync') }),
       env: {
         CG_SERVER_TLS_CERT: pki.server.cert,
         CG_SERVER_TLS_KEY: pki.server.key,
@@ -78,6 +82,7 @@ describe('a Katello capsule sync, then pulls by users and hosts', () => {
     await gateway?.stop();
     await katello?.stop();
     await registry?.stop();
+    await postgres?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
