@@ -211,6 +211,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const caches = (): CacheView[] => [
     ...[userTokens, anonymousTokens, gatewayTokens, knownHosts, facts, throttle, manifestCache, redirectCache].flatMap((owner) => owner.caches),
     ...(backend.caches ?? []),
+    ...database.caches,
     ...providers.flatMap((provider) => provider.caches ?? []),
   ];
   metrics.showCaches(caches);
