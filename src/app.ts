@@ -11,6 +11,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { createBackendClient, type BackendClient } from './backend/client.js';
+import { coalesceReads } from './backend/coalescing/coalescing-client.js';
 import type { CacheView } from './caches/bounded-cache.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
@@ -82,7 +83,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   if (database.tightened !== undefined) app.log.warn({ tightened: database.tightened }, 'the database was readable by other local users; its permissions were tightened');
   const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
   const ownedUpstream = deps.upstream === undefined ? createKatelloClient(config.upstream) : undefined;
-  const backend = instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics);
+  // Coalescing sits above the metrics: cg_backend_requests_total counts the calls the backend really gets.
+  const backend = coalesceReads(instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics), () => metrics.backendSharedReads.inc({ kind: 'whole' }));
   const upstream = instrumentUpstream(deps.upstream ?? (ownedUpstream as UpstreamClient), metrics);
   const now = deps.now ?? Date.now;
 

@@ -50,6 +50,11 @@ export interface WholeRequest extends Omit<BackendRequest, 'signal'> {
   /** A larger body is refused (BACKEND_ERROR) instead of being read. */
   readonly maxBytes: number;
   readonly cancelWhenClosed?: ClientConnection;
+  /**
+   * A client-facing read that may be answered by an identical one already in flight
+   * (coalescing/): never for a read the gateway modifies and writes back.
+   */
+  readonly shared?: boolean;
 }
 
 /** A small answer (manifest, list, error), read whole. */

@@ -31,6 +31,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly backendSharedReads = new Counter({
+    name: 'cg_backend_shared_reads_total',
+    help: 'Client requests answered by an identical backend read already in flight for another client, without a backend call of their own',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly backendDuration = new Histogram({
     name: 'cg_backend_request_duration_seconds',
     help: 'Time until the backend answered (headers)',

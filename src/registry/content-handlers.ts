@@ -53,7 +53,7 @@ async function fetchFromBackend(
   const headers = forwardedHeaders(request);
   // A client that leaves cancels the backend call through its connection.
   return throughRedirectCache(deps, `${method} ${pathAndQuery}`, headers, () =>
-    fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode }),
+    fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode, shared: true }),
   );
 }
 

@@ -9,7 +9,8 @@
  *  - `calls` lists every request in arrival order with the status the target answered; `aborted` is set
  *    when the caller closed the connection before the whole answer was sent, `finished` when it was sent
  *    completely.
- *  - `hold` makes matching requests wait before they are forwarded (a slow backend).
+ *  - `hold` makes matching requests wait before they are forwarded: `ms` milliseconds (a slow backend), or
+ *    until the `until` promise settles (a backend the test answers when it is ready: no timing involved).
  *  - `stop()` closes the listener and every open connection.
  */
 import http from 'node:http';
@@ -31,8 +32,8 @@ export interface RecordingProxy {
   readonly url: string;
   readonly port: number;
   readonly calls: RecordedCall[];
-  /** When set, a matching request is held this long before it is forwarded. */
-  hold: { match: (url: string) => boolean; ms: number } | undefined;
+  /** When set, a matching request is held this long, or until `until` settles, before it is forwarded. */
+  hold: { match: (url: string) => boolean; ms?: number; until?: Promise<unknown> } | undefined;
   stop(): Promise<void>;
 }
 
@@ -87,7 +88,12 @@ export async function startRecordingProxy(targetUrl: string): Promise<RecordingP
     });
     const hold = proxy.hold;
     if (hold !== undefined && hold.match(call.url)) {
-      const timer = setTimeout(() => forward(req, res, call), hold.ms);
+      if (hold.until !== undefined) {
+        const release = () => forward(req, res, call);
+        hold.until.then(release, release);
+        return;
+      }
+      const timer = setTimeout(() => forward(req, res, call), hold.ms ?? 0);
       res.on('close', () => clearTimeout(timer));
       return;
     }
