@@ -123,6 +123,19 @@ export const configSchema = z
           .prefault({}),
         /** Path of the flatpak index on the backend, served filtered at /index/static. */
         flatpakIndexPath: z.string().regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute path').default('/index/static'),
+        /**
+         * Blobs kept on local disk (content-addressed, least recently used out first beyond
+         * maxBytes) and served from there once the backend confirmed the repository holds them.
+         * Off unless set. With server.workers > 1 each worker keeps its own part of the directory
+         * and of maxBytes.
+         */
+        blobCache: z
+          .object({
+            path: filePath,
+            maxBytes: z.number().int().min(1024 * 1024, 'must be at least 1 MiB (1048576)'),
+          })
+          .strict()
+          .optional(),
         /** Memory for manifests fetched by digest (immutable, served without a backend call). 0 disables. */
         manifestCacheBytes: z.number().int().min(0).default(32 * 1024 * 1024),
         /** Redirect mode: seconds a backend redirect for the same request is reused. 0 disables. */

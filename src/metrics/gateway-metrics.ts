@@ -81,7 +81,37 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly blobCacheFills = new Counter({
+    name: 'cg_blob_cache_fills_total',
+    help: 'Downloads into the blob cache, by how they ended: cached (verified and kept), failed (truncated, wrong digest, abandoned by every client, disk error) or declined (not a blob the cache could take)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly blobCacheHits = new Counter({
+    name: 'cg_blob_cache_hits_total',
+    help: 'Blob GETs answered from a cached file',
+    registers: [this.registry],
+  });
+
   readonly databasePoolWaiting: Gauge;
+
+  /** The blob cache's disk use, read when scraped. */
+  showBlobCache(usage: () => { bytes: number; blobs: number; maxBytes: number; fills: number }): void {
+    const gauge = (name: string, help: string, read: (current: ReturnType<typeof usage>) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read(usage()));
+        },
+      });
+    gauge('cg_blob_cache_bytes', 'Bytes of blobs held in the blob cache on disk', (current) => current.bytes);
+    gauge('cg_blob_cache_max_bytes', 'The blob cache cap (backend.blobCache.maxBytes, per worker)', (current) => current.maxBytes);
+    gauge('cg_blob_cache_blobs', 'Blobs held in the blob cache on disk', (current) => current.blobs);
+    gauge('cg_blob_cache_fills_in_progress', 'Downloads into the blob cache under way', (current) => current.fills);
+  }
 
   /** Entries and estimated bytes of every bounded cache, read when scraped (label: the cache's name, a fixed set). */
   showCaches(caches: () => readonly CacheView[]): void {

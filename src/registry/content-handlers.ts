@@ -1,18 +1,18 @@
 /**
- * Manifests, blobs and referrers: the access decision has already granted the pull; these
- * forward to the backend and relay the outcome (a redirect, or bytes).
+ * Manifests, and what manifest and blob handlers share (blob-handlers.ts): the access decision
+ * has already granted the pull; these forward to the backend and relay the outcome (a redirect,
+ * or bytes).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
-import { FORWARDED_REQUEST_HEADERS, fetchContent, streamContent, type ContentOutcome } from '../backend/content.js';
-import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
+import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
-type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
+export type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
 
 export async function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
   // Conditional requests go to the backend, which knows how to answer them.
@@ -35,13 +35,7 @@ export async function serveManifest(name: string, reference: string, byDigest: b
   return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
 }
 
-export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  if (request.method === 'GET') return streamBlob(`/v2/${name}/blobs/${digest}`, request, reply, deps);
-  // A HEAD has no body to stream, so it takes the cheaper whole-response path.
-  return relayWithoutBody(await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, {}), reply);
-}
-
-async function fetchFromBackend(
+export async function fetchFromBackend(
   pathAndQuery: string,
   notFoundCode: OciCode,
   request: FastifyRequest,
@@ -57,13 +51,13 @@ async function fetchFromBackend(
   );
 }
 
-type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
+export type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
 
 /**
  * Redirect mode: a redirect the backend gave for the same request moments ago is handed out
  * again without asking it (backend.redirectCacheSeconds); anything else is fetched.
  */
-async function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
+export async function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
   const key = `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
   const now = Date.now();
@@ -77,39 +71,12 @@ async function throughRedirectCache<T>(deps: ContentDeps, request: string, heade
   return outcome;
 }
 
-/**
- * A blob GET: the backend's bytes go straight into the client's socket (the reply is hijacked once
- * the backend has answered 2xx), never buffered, so a 1 GiB layer does not grow the process.
- */
-async function streamBlob(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const headers = forwardedHeaders(request);
-  let result: Awaited<ReturnType<typeof streamContent>>;
-  try {
-    result = await throughRedirectCache(deps, `GET ${pathAndQuery}`, headers, () =>
-      streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal: abortWhenClientLeaves(reply), notFoundCode: 'BLOB_UNKNOWN' }, (status, passed) => {
-        reply.hijack();
-        reply.raw.writeHead(status, { ...passed, [API_VERSION_HEADER]: API_VERSION });
-        return reply.raw;
-      }),
-    );
-  } catch (error) {
-    // Once the bytes have started, the only honest signal left is a cut connection.
-    if (reply.sent) {
-      reply.raw.destroy();
-      return reply;
-    }
-    throw error;
-  }
-  if (result === 'streamed') return reply;
-  return relayWithoutBody(result, reply);
-}
-
-function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
+export function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
   if (outcome.kind === 'redirect') return reply.code(outcome.status).header('location', outcome.location).send();
   return reply.code(outcome.status).headers(outcome.headers).send();
 }
 
-function forwardedHeaders(request: FastifyRequest): Record<string, string> {
+export function forwardedHeaders(request: FastifyRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = request.headers[name];
@@ -117,13 +84,4 @@ function forwardedHeaders(request: FastifyRequest): Record<string, string> {
     else if (Array.isArray(value)) headers[name] = value.join(', ');
   }
   return headers;
-}
-
-/** A client that disconnects aborts the backend request instead of leaving it to run. */
-export function abortWhenClientLeaves(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

@@ -15,7 +15,8 @@ import type { ManifestCache } from '../backend/manifest-cache.js';
 import type { RedirectCache } from '../backend/redirect-cache.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
-import { serveBlob, serveManifest } from './content-handlers.js';
+import { serveBlob, type BlobDelivery } from './blob-handlers.js';
+import { serveManifest } from './content-handlers.js';
 import { denialError, type ChallengeSettings } from './denial.js';
 import { serveReferrers } from './referrers.js';
 import { createWriteHandler } from './write-handlers.js';
@@ -32,6 +33,8 @@ export interface RegistryDependencies {
   readonly manifestCache: ManifestCache;
   /** Redirect mode: the backend's redirects, kept for a few seconds after the access decision. */
   readonly redirectCache: RedirectCache;
+  /** Blob GETs: shared backend streams and the blob cache (when configured). */
+  readonly blobs: BlobDelivery;
   /** Loads the facts a decision needs and decides; the only door between identity and backend. */
   readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
   readonly catalog: CatalogSource;
@@ -54,7 +57,14 @@ declare module 'fastify' {
 }
 
 const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
-  const handleWrite = createWriteHandler({ backend: deps.backend, authorize: deps.authorize, publicUrl: deps.publicUrl, challenge: deps.challenge, log: app.log });
+  const handleWrite = createWriteHandler({
+    backend: deps.backend,
+    authorize: deps.authorize,
+    publicUrl: deps.publicUrl,
+    challenge: deps.challenge,
+    log: app.log,
+    blobDeleted: (repository, digest) => deps.blobs.cache?.confirmed.forget(repository, digest),
+  });
   if (!deps.writesEnabled) {
     // Write verbs are refused before identity or body parsing: with Katello alone this gateway serves pulls only.
     app.route({

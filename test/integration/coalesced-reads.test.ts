@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
-import { headerValue, httpRequest, sha256Digest, type HttpResponse } from './harness/http-client.js';
+import { headerValue, httpDigest, httpRequest, sha256Digest, type HttpResponse } from './harness/http-client.js';
 import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { pushLayout } from './harness/seed.js';
@@ -73,7 +73,7 @@ describe('coalesced reads through the gateway', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-coalesced-'));
     registry = await startRegistry();
-    image = await writeImageLayout(join(dir, 'layout'), { tag: 'v1', seed: 'coalesced-reads' });
+    image = await writeImageLayout(join(dir, 'layout'), { tag: 'v1', seed: 'coalesced-reads', largeLayerBytes: 3 * 1024 * 1024 });
     await pushLayout(join(dir, 'layout'), 'v1', registry.url, REPO);
     proxy = await startRecordingProxy(registry.url);
     gateway = await startGateway({
@@ -165,6 +165,25 @@ describe('coalesced reads through the gateway', () => {
     );
     assert.equal(backendCalls(tagsPath).length, 1, 'pages of one list are cut from one backend read');
     for (const answer of lists) assert.deepEqual((JSON.parse(answer.body.toString()) as { tags: string[] }).tags, ['v1']);
+  });
+
+  it('a blob GET by 5 clients together: one backend stream, fanned out whole to each', async () => {
+    const layer = image.layers.at(-1);
+    assert.ok(layer !== undefined && layer.size > 3 * 1024 * 1024);
+    const path = `/v2/${REPO}/blobs/${layer.digest}`;
+    const joined = () => metric('cg_backend_shared_reads_total', 'kind="stream"');
+    const before = await joined();
+    const held = gate();
+    proxy.hold = { match: (url) => url === path, until: held.promise };
+    const downloads = Array.from({ length: 5 }, (_, index) => httpDigest(`${gateway.url}${path}`, asRobot(index % 2 === 0 ? 'reader-a' : 'reader-b')));
+    await until('four clients joined the first one\'s stream', async () => (await joined()) - before >= 4);
+    held.open();
+    for (const answer of await Promise.all(downloads)) {
+      assert.equal(answer.status, 200);
+      assert.equal(answer.size, layer.size);
+      assert.equal(answer.digest, layer.digest);
+    }
+    assert.equal(backendCalls(path).length, 1);
   });
 
   it('a client that leaves does not cancel the read for the others; when all have left, the backend request is abandoned', async () => {
