@@ -14,6 +14,7 @@ import type { HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { BackendLocation } from './backend-location.js';
+import { BulkClient } from './bulk/bulk-client.js';
 import { createBackendCredentials, NO_CREDENTIALS, scopeOfBackendRequest, type BackendCredentials } from './credentials.js';
 
 export type BackendMethod = 'GET' | 'HEAD';
@@ -114,6 +115,15 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
     },
   });
+  // Blob bodies from the backend's own origin: read into pooled buffers (bulk/bulk-client.ts).
+  const bulk = new BulkClient({
+    origin: new URL(ownOrigin),
+    ...(tls === undefined ? {} : { tls: { ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) } }),
+    connectTimeoutMs: config.timeouts.connectMs,
+    headersTimeoutMs: config.timeouts.headersMs,
+    bodyTimeoutMs: config.timeouts.bodyMs,
+    connections: config.connections,
+  });
   const dispatcherFor = (url: URL): Dispatcher => (url.origin === ownOrigin ? pool : elsewhere);
   const credentials: BackendCredentials =
     config.auth === undefined
@@ -168,7 +178,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     send: (request) => sendRequest({ ...request, body: null }),
     write: sendRequest,
     async close() {
-      await Promise.all([pool.close(), elsewhere.close()]);
+      await Promise.all([pool.close(), elsewhere.close(), bulk.close()]);
     },
   };
 
@@ -250,6 +260,12 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
   }
 
   function streamWith({ dispatcher, headers }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
+    if (dispatcher === pool && request.method === 'GET') {
+      return bulk.stream({ url: request.url, headers, ...(request.signal === undefined ? {} : { signal: request.signal }) }, open).catch((error: unknown) => {
+        if (request.signal?.aborted === true) throw request.signal.reason;
+        throw translateNetworkError(error, request.url);
+      });
+    }
     return dispatcher
       .stream(
         {

@@ -154,7 +154,8 @@ function collectingWritable(chunks: Buffer[], limit: number): Writable {
   let size = 0;
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      if (size < limit) chunks.push(chunk);
+      // A copy: the chunk may be a view into a read buffer that is used again once this returns.
+      if (size < limit) chunks.push(Buffer.from(chunk));
       size += chunk.length;
       done();
     },
