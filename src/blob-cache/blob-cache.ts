@@ -73,9 +73,9 @@ export class BlobCache implements HasCaches {
     return this.fills.get(digest);
   }
 
-  /** Starts a download of this blob into the cache (the caller makes the backend call). */
-  startFill(digest: string): BlobFill {
-    const fill = new BlobFill(digest, this.store, {
+  /** Starts a download of this blob into the cache for `repository` (the caller makes the backend call). */
+  startFill(digest: string, repository: string): BlobFill {
+    const fill = new BlobFill(digest, repository, this.store, {
       settled: (settled, outcome, reason) => {
         if (this.fills.get(digest) === settled) this.fills.delete(digest);
         this.events.fillSettled(outcome, digest, reason);

@@ -57,6 +57,8 @@ export class BlobFill {
 
   constructor(
     readonly digest: string,
+    /** The repository whose request started the fill: the backend's 200 for it is that repository's confirmation. */
+    readonly repository: string,
     private readonly store: BlobStore,
     private readonly events: FillEvents,
   ) {

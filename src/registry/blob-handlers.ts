@@ -21,7 +21,7 @@ import type { SharedStreams, StreamClient } from '../backend/coalescing/shared-s
 import { fetchContent, headerValue, streamContent } from '../backend/content.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
-import { fetchFromBackend, forwardedHeaders, relayWithoutBody, throughRedirectCache, type ContentDeps, type Redirect } from './content-handlers.js';
+import { fetchFromBackend, forwardedHeaders, relayWithoutBody, rememberedRedirect, throughRedirectCache, type ContentDeps, type Redirect } from './content-handlers.js';
 
 export interface BlobDelivery {
   /** The blob cache, when backend.blobCache is configured. */
@@ -38,15 +38,21 @@ export type BlobDeps = ContentDeps & { readonly blobs: BlobDelivery };
 /** Conditional requests go to the backend, which knows how to answer them. */
 const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since'] as const;
 
-export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
+export function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): unknown {
   const cache = deps.blobs.cache;
   const cacheable = cache !== undefined && cache.canHold(digest) && CONDITIONAL_HEADERS.every((header) => request.headers[header] === undefined);
   if (request.method === 'HEAD') return headBlob(name, digest, request, reply, deps, cacheable ? cache : undefined);
-  if (cacheable) {
-    const answered = await throughRedirectCache(deps, `GET /v2/${name}/blobs/${digest}`, forwardedHeaders(request), () => serveThroughCache(name, digest, request, reply, deps, cache));
-    if (answered !== 'not-cached') return answered === 'answered' ? reply : relayWithoutBody(answered, reply);
-  }
-  return streamShared(`/v2/${name}/blobs/${digest}`, request, reply, deps);
+  const pathAndQuery = `/v2/${name}/blobs/${digest}`;
+  // Redirect mode: a redirect remembered for this very request is the answer, at once.
+  const remembered = rememberedRedirect(deps, `GET ${pathAndQuery}`, forwardedHeaders(request));
+  if (remembered !== undefined) return relayWithoutBody(remembered, reply);
+  return cacheable ? serveCacheable(name, digest, request, reply, deps, cache) : streamShared(pathAndQuery, request, reply, deps);
+}
+
+async function serveCacheable(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<unknown> {
+  const answered = await throughRedirectCache(deps, `GET /v2/${name}/blobs/${digest}`, forwardedHeaders(request), () => serveThroughCache(name, digest, request, reply, deps, cache));
+  if (answered === 'not-cached') return streamShared(`/v2/${name}/blobs/${digest}`, request, reply, deps);
+  return answered === 'answered' ? reply : relayWithoutBody(answered, reply);
 }
 
 async function headBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache | undefined): Promise<unknown> {
@@ -87,7 +93,8 @@ async function readUnderway(fill: BlobFill, name: string, digest: string, reques
   const done = fill.join(reply.raw);
   deps.blobs.onShared('cache-fill');
   try {
-    await confirmHeld(name, digest, reply, deps, cache);
+    // For the repository that started it, the backend's answer to the fill is the confirmation.
+    if (fill.repository !== name) await confirmHeld(name, digest, reply, deps, cache);
     if (!(await fill.decided())) return 'not-cached';
     await sendFromFill(fill, digest, reply);
     return 'answered';
@@ -103,7 +110,7 @@ async function readUnderway(fill: BlobFill, name: string, digest: string, reques
  * response; a redirect (redirect mode) or an error is this client's answer.
  */
 async function startFill(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
-  const fill = cache.startFill(digest);
+  const fill = cache.startFill(digest, name);
   const done = fill.join(reply.raw);
   try {
     const streaming = streamContent(deps.backend, deps.delivery, { pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: forwardedHeaders(request), signal: fill.signal, notFoundCode: 'BLOB_UNKNOWN' }, (status, headers) => {

@@ -14,7 +14,8 @@ const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
 export type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
 
-export async function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+/** Synchronous when the answer is in memory (a manifest by digest, a remembered redirect). */
+export function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): unknown {
   // Conditional requests go to the backend, which knows how to answer them.
   const cacheKey = byDigest && request.headers['if-none-match'] === undefined ? ManifestCache.keyOf(name, reference, request.headers.accept) : undefined;
   const cached = cacheKey === undefined ? undefined : deps.manifestCache.get(cacheKey);
@@ -25,24 +26,27 @@ export async function serveManifest(name: string, reference: string, byDigest: b
   // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
   const method = cacheKey !== undefined ? 'GET' : undefined;
   // Manifests are small: reading them whole is faster than streaming, and bounded.
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method });
-  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  const manifest = outcome.body as Buffer;
-  if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
-    deps.manifestCache.set(cacheKey, { status: outcome.status, headers: outcome.headers, body: manifest });
-  }
-  reply.code(outcome.status).headers(outcome.headers);
-  return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
+  const outcome = fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method });
+  const relay = (fetched: ContentOutcome): FastifyReply => {
+    if (fetched.kind === 'redirect' || fetched.body === null) return relayWithoutBody(fetched, reply);
+    const manifest = fetched.body;
+    if (cacheKey !== undefined && fetched.status === 200 && fetched.headers['docker-content-digest'] === reference) {
+      deps.manifestCache.set(cacheKey, { status: fetched.status, headers: fetched.headers, body: manifest });
+    }
+    reply.code(fetched.status).headers(fetched.headers);
+    return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
+  };
+  return outcome instanceof Promise ? outcome.then(relay) : relay(outcome);
 }
 
-export async function fetchFromBackend(
+export function fetchFromBackend(
   pathAndQuery: string,
   notFoundCode: OciCode,
   request: FastifyRequest,
   reply: FastifyReply,
   deps: ContentDeps,
   options: { method?: 'GET' | 'HEAD' | undefined },
-): Promise<ContentOutcome> {
+): ContentOutcome | Promise<ContentOutcome> {
   const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
   const headers = forwardedHeaders(request);
   // A client that leaves cancels the backend call through its connection.
@@ -53,22 +57,33 @@ export async function fetchFromBackend(
 
 export type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
 
+/** Redirect mode: the redirect the backend gave for the same request moments ago, if any. */
+export function rememberedRedirect(deps: ContentDeps, request: string, headers: Record<string, string>): Redirect | undefined {
+  if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return undefined;
+  const remembered = deps.redirectCache.get(redirectKey(request, headers), Date.now());
+  return remembered === undefined ? undefined : { kind: 'redirect', status: remembered.status, location: remembered.location };
+}
+
+function redirectKey(request: string, headers: Record<string, string>): string {
+  return `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+}
+
 /**
  * Redirect mode: a redirect the backend gave for the same request moments ago is handed out
- * again without asking it (backend.redirectCacheSeconds); anything else is fetched.
+ * again without asking it (backend.redirectCacheSeconds), synchronously; anything else is fetched.
  */
-export async function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
+export function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): T | Redirect | Promise<T | Redirect> {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
-  const key = `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+  const remembered = rememberedRedirect(deps, request, headers);
+  if (remembered !== undefined) return remembered;
   const now = Date.now();
-  const remembered = deps.redirectCache.get(key, now);
-  if (remembered !== undefined) return { kind: 'redirect', ...remembered };
-  const outcome = await fetch();
-  const redirect = outcome as Partial<Redirect> | null;
-  if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
-    deps.redirectCache.set(key, redirect.status, redirect.location, now);
-  }
-  return outcome;
+  return fetch().then((outcome) => {
+    const redirect = outcome as Partial<Redirect> | null;
+    if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
+      deps.redirectCache.set(redirectKey(request, headers), redirect.status, redirect.location, now);
+    }
+    return outcome;
+  });
 }
 
 export function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
