@@ -131,16 +131,19 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       : createBackendCredentials({ location, ...config.auth, allowedRealms: config.allowedRealms, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
-  type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };
+  // `origin` is read from the URL once per request (URL's getter builds a new string each time).
+  type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined; origin: string };
   const route = (url: URL, method: string, requestHeaders: Record<string, string>): Routed | Promise<Routed> => {
-    const apiPath = location.apiPathOf(url);
-    if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
+    const origin = url.origin;
+    const apiPath = location.apiPathOf(url, origin);
+    if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: origin === ownOrigin ? pool : elsewhere, headers: requestHeaders, scope: undefined, origin };
     const scope = scopeOfBackendRequest(apiPath, method, url.search);
     const authorization = credentials.authorizationFor(scope);
     const withAuthorization = (value: string | undefined): Routed => ({
       dispatcher: pool,
       headers: value === undefined ? requestHeaders : { ...requestHeaders, authorization: value },
       scope,
+      origin,
     });
     return typeof authorization === 'object' ? authorization.then(withAuthorization) : withAuthorization(authorization);
   };
@@ -196,10 +199,10 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     return sendRouted(await route(request.url, request.method, request.headers), request);
   }
 
-  async function sendRouted({ dispatcher, headers }: Routed, request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
+  async function sendRouted({ dispatcher, headers, origin }: Routed, request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
     try {
       return await dispatcher.request({
-        origin: request.url.origin,
+        origin,
         path: request.url.pathname + request.url.search,
         method: request.method,
         headers,
@@ -213,7 +216,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     }
   }
 
-  function fetchWholeWith({ dispatcher, headers }: Routed, request: WholeRequest): Promise<WholeResponse> {
+  function fetchWholeWith({ dispatcher, headers, origin }: Routed, request: WholeRequest): Promise<WholeResponse> {
       return new Promise<WholeResponse>((resolve, reject) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -224,7 +227,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
           if (cancel !== undefined) request.cancelWhenClosed?.removeListener('close', cancel);
         };
         dispatcher.dispatch(
-          { origin: request.url.origin, path: request.url.pathname + request.url.search, method: request.method, headers },
+          { origin, path: request.url.pathname + request.url.search, method: request.method, headers },
           {
             onRequestStart(controller) {
               const connection = request.cancelWhenClosed;
@@ -259,7 +262,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       });
   }
 
-  function streamWith({ dispatcher, headers }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
+  function streamWith({ dispatcher, headers, origin }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
     if (dispatcher === pool && request.method === 'GET') {
       return bulk.stream({ url: request.url, headers, ...(request.signal === undefined ? {} : { signal: request.signal }) }, open).catch((error: unknown) => {
         if (request.signal?.aborted === true) throw request.signal.reason;
@@ -269,7 +272,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     return dispatcher
       .stream(
         {
-          origin: request.url.origin,
+          origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
           headers,

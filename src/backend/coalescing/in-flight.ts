@@ -8,13 +8,26 @@
  * waiting. Only when every waiter has left is the shared call cancelled, through the connection
  * the call watches (`SharedConnection`), exactly as a single client's leaving cancels its own call.
  */
-import { EventEmitter } from 'node:events';
 import type { ClientConnection } from '../client.js';
 
-/** The connection a shared call watches: it closes when the last of its waiters has gone. */
-class SharedConnection extends EventEmitter implements ClientConnection {
+/**
+ * The connection a shared call watches: it closes when the last of its waiters has gone. Not an
+ * EventEmitter: one is made per backend read, and the call only ever adds and removes one listener.
+ */
+class SharedConnection implements ClientConnection {
   readonly writableFinished = false;
   private waiting = 0;
+  private listener: (() => void) | undefined;
+
+  once(_event: 'close', listener: () => void): this {
+    this.listener = listener;
+    return this;
+  }
+
+  removeListener(_event: 'close', listener: () => void): this {
+    if (this.listener === listener) this.listener = undefined;
+    return this;
+  }
 
   join(): void {
     this.waiting += 1;
@@ -24,7 +37,9 @@ class SharedConnection extends EventEmitter implements ClientConnection {
   leave(): boolean {
     this.waiting -= 1;
     if (this.waiting > 0) return false;
-    this.emit('close');
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
     return true;
   }
 }
