@@ -190,6 +190,7 @@ describe('the blob cache', () => {
     assert.equal(backendCalls('GET', `/v2/team/app/blobs/${layer.digest}`), 1);
     assert.equal(backendCalls('GET', `/v2/team/copy/blobs/${layer.digest}`), 0);
     assert.equal(backendCalls('HEAD', `/v2/team/copy/blobs/${layer.digest}`), 1);
+    assert.equal(backendCalls('HEAD', `/v2/team/app/blobs/${layer.digest}`), 0, 'the download itself confirms the repository it is for');
     await until('the blob was kept', () => cachedFiles().includes(layer.digest.slice('sha256:'.length)));
 
     // Now cached and confirmed for both: no backend call at all.

@@ -35,7 +35,7 @@ function write(sink: Writable, chunks: Buffer[]): Promise<void> {
 function settledFill(store: BlobStore, digest: string): { fill: BlobFill; outcome: Promise<string> } {
   let settle!: (outcome: string) => void;
   const outcome = new Promise<string>((resolve) => (settle = resolve));
-  const fill = new BlobFill(digest, store, { settled: (_fill, how, reason) => settle(reason === undefined ? how : `${how}: ${reason}`) });
+  const fill = new BlobFill(digest, 'team/app', store, { settled: (_fill, how, reason) => settle(reason === undefined ? how : `${how}: ${reason}`) });
   return { fill, outcome };
 }
 
