@@ -137,7 +137,7 @@ export function markdown(report: Report): string {
 
   const all: CheckStatus[] = report.rows.flatMap((r) => (r.error !== undefined ? ['error' as const] : r.checks.map((c) => c.status)));
   const count = (s: CheckStatus): number => all.filter((status) => status === s).length;
-  lines.push('## Targets (issue 5)', '');
+  lines.push('## Targets', '');
   lines.push(`${count('pass')} pass, ${count('fail')} fail, ${count('invalid')} invalid, ${count('error')} error.`, '');
   lines.push('| id | target | actual | result |', '|---|---|---|---|');
   for (const row of report.rows) {
