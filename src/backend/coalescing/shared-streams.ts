@@ -69,9 +69,10 @@ class SharedStream {
       // The backend's socket keeps being read while the clients take the last chunks; at 16 KiB it
       // was paused and resumed for nearly every chunk (measured: 20 % more CPU per GiB).
       highWaterMark: STREAM_BUFFER_BYTES,
-      write: (chunk: Buffer, _encoding, done) => {
+      // What piled up while the clients took the last write goes to each in one corked batch.
+      writev: (chunks, done) => {
         this.bodyStarted = true;
-        this.fanOut(chunk).then(() => done(), done);
+        this.fanOut(chunks.map(({ chunk }) => chunk as Buffer)).then(() => done(), done);
       },
       final: (done) => {
         for (const response of this.clients.values()) response?.end();
@@ -85,11 +86,11 @@ class SharedStream {
    * buffered it: the chunk may be a view into a read buffer the backend client uses again as soon
    * as this write is done (bulk/bulk-client.ts).
    */
-  private async fanOut(chunk: Buffer): Promise<void> {
+  private async fanOut(chunks: Buffer[]): Promise<void> {
     const writes: Array<Promise<void>> = [];
     for (const response of this.clients.values()) {
       if (response === undefined || response.destroyed) continue;
-      writes.push(writtenOrClosed(response, chunk));
+      writes.push(writtenOrClosed(response, chunks));
     }
     if (writes.length > 0) await Promise.all(writes);
     if (this.clients.size === 0) throw new ClientLeft();
@@ -129,13 +130,16 @@ export class SharedStreams {
   }
 }
 
-function writtenOrClosed(response: Writable, chunk: Buffer): Promise<void> {
+/** Resolves once the response has taken every chunk (the last write's callback: they come in order), or closed. */
+function writtenOrClosed(response: Writable, chunks: Buffer[]): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       response.removeListener('close', done);
       resolve();
     };
     response.once('close', done);
-    response.write(chunk, done);
+    response.cork();
+    chunks.forEach((chunk, index) => response.write(chunk, index === chunks.length - 1 ? done : undefined));
+    response.uncork();
   });
 }
