@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { abandonableGet, gate, openSockets, until } from '../support/held-requests.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { headerValue, httpRequest } from './harness/http-client.js';
 import { writeImageLayout, type BuiltImage, type BuiltLayer } from './harness/oci-layout.js';
@@ -44,20 +45,6 @@ function sha256(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 1_000; attempt += 1) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
 describe('the blob cache', () => {
   let dir: string;
   let cacheDir: string;
@@ -65,7 +52,7 @@ describe('the blob cache', () => {
   let proxy: RecordingProxy;
   let gateway: RunningGateway;
   let token = '';
-  const gatewaySockets = new Set<Socket>();
+  let gatewaySockets = new Set<Socket>();
   const images: Record<'a' | 'b' | 'd' | 'other', BuiltImage> = {} as never;
   const big = (image: BuiltImage): BuiltLayer => {
     const layer = image.layers.at(-1);
@@ -119,10 +106,7 @@ describe('the blob cache', () => {
         CG_IDENTITY_STATIC_RULES: RULES,
       },
     });
-    started.app.server.on('connection', (socket: Socket) => {
-      gatewaySockets.add(socket);
-      socket.once('close', () => setImmediate(() => gatewaySockets.delete(socket)));
-    });
+    gatewaySockets = openSockets(started.app.server);
     const answer = await httpRequest(`${started.url}/v2/token?scope=${encodeURIComponent('repository:team/app:pull')}`, {
       headers: { authorization: `Basic ${Buffer.from('reader:reader-secret').toString('base64')}` },
     });
@@ -305,18 +289,5 @@ describe('the blob cache', () => {
     await until('no partial file left', () => readdirSync(join(cacheDir, 'partial')).length === 0);
   });
 
-  /** A GET whose client walks away; `abandon` resolves once the gateway's side of the connection closed too. */
-  function abandonable(path: string): { abandon: () => Promise<void> } {
-    const request = http.get(`${gateway.url}${path}`, { agent: false, headers: { authorization: `Bearer ${token}` } });
-    request.on('error', () => undefined);
-    return {
-      abandon: async () => {
-        await until('the request was sent', () => request.socket?.localPort !== undefined);
-        const port = request.socket?.localPort;
-        request.destroy();
-        await until('the gateway saw the client leave', () => [...gatewaySockets].every((socket) => socket.remotePort !== port || socket.destroyed));
-        await new Promise((resolve) => setImmediate(resolve));
-      },
-    };
-  }
+  const abandonable = (path: string) => abandonableGet(`${gateway.url}${path}`, { authorization: `Bearer ${token}` }, gatewaySockets);
 });

@@ -9,12 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startGateway, type RunningGateway } from '../support/gateway.js';
+import { abandonableGet, gate, openSockets, until } from '../support/held-requests.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { headerValue, httpDigest, httpRequest, sha256Digest, type HttpResponse } from './harness/http-client.js';
 import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
@@ -26,21 +26,6 @@ const ACCEPT = [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX].join(', ');
 const ROBOTS = '[{username: reader-a, password: secret-a}, {username: reader-b, password: secret-b}, {username: outsider, password: secret-o}]';
 const RULES = '[{subjects: [reader-a, reader-b], repositories: ["team/**"], actions: [pull]}, {subjects: [outsider], repositories: ["elsewhere/**"], actions: [pull]}]';
 
-/** A gate the recording proxy holds matching backend requests behind. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((resolve) => (open = resolve));
-  return { promise, open };
-}
-
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  for (let attempt = 0; attempt < 1_000; attempt += 1) {
-    if (await condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`never happened: ${what}`);
-}
-
 describe('coalesced reads through the gateway', () => {
   let dir: string;
   let registry: RunningRegistry;
@@ -48,7 +33,7 @@ describe('coalesced reads through the gateway', () => {
   let gateway: RunningGateway;
   let image: BuiltImage;
   const tokens: Record<string, string> = {};
-  const gatewaySockets = new Set<Socket>();
+  let gatewaySockets = new Set<Socket>();
 
   const metric = async (name: string, labels: string): Promise<number> => {
     const text = (await httpRequest(`${gateway.url}/metrics`)).body.toString();
@@ -80,10 +65,7 @@ describe('coalesced reads through the gateway', () => {
       backendUrl: proxy.url,
       env: { CG_BACKEND_MODE: 'proxy', CG_IDENTITY_PROVIDERS: 'static', CG_IDENTITY_STATIC_ROBOTS: ROBOTS, CG_IDENTITY_STATIC_RULES: RULES },
     });
-    gateway.app.server.on('connection', (socket: Socket) => {
-      gatewaySockets.add(socket);
-      socket.once('close', () => setImmediate(() => gatewaySockets.delete(socket)));
-    });
+    gatewaySockets = openSockets(gateway.app.server);
     for (const [robot, password] of [
       ['reader-a', 'secret-a'],
       ['reader-b', 'secret-b'],
@@ -214,22 +196,5 @@ describe('coalesced reads through the gateway', () => {
     heldAgain.open();
   });
 
-  /**
-   * A GET whose client walks away mid-request. `abandon` resolves once the gateway's side of the
-   * connection is closed too (found by the client's port among the gateway's sockets) and the
-   * gateway has had a turn to react: no waiting on the clock.
-   */
-  function abandonableRequest(url: string, headers: Record<string, string>): { abandon: () => Promise<void> } {
-    const request = http.get(url, { headers, agent: false });
-    request.on('error', () => undefined);
-    return {
-      abandon: async () => {
-        await until('the request was sent', () => request.socket?.localPort !== undefined);
-        const port = request.socket?.localPort;
-        request.destroy();
-        await until('the gateway saw the client leave', () => [...gatewaySockets].every((socket) => socket.remotePort !== port || socket.destroyed));
-        await new Promise((resolve) => setImmediate(resolve));
-      },
-    };
-  }
+  const abandonableRequest = (url: string, headers: Record<string, string>) => abandonableGet(url, headers, gatewaySockets);
 });
