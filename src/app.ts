@@ -8,14 +8,20 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Server as TlsServer } from 'node:tls';
-import type { FastifyInstance } from 'fastify';
+import { join } from 'node:path';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { createBackendClient, type BackendClient } from './backend/client.js';
+import { coalesceReads } from './backend/coalescing/coalescing-client.js';
+import { SharedStreams } from './backend/coalescing/shared-streams.js';
+import { BlobCache, type BlobCacheSettings } from './blob-cache/blob-cache.js';
 import type { CacheView } from './caches/bounded-cache.js';
 import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
+import { sizeHeapForMemory } from './http/heap-sizing.js';
+import { workerSlot } from './http/workers.js';
 import auditPlugin, { createAuditLogger } from './audit/plugin.js';
 import healthPlugin from './health/plugin.js';
 import { GatewayMetrics } from './metrics/gateway-metrics.js';
@@ -73,6 +79,7 @@ const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 const CACHE_SWEEP_INTERVAL_MS = 60 * 1000;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
+  sizeHeapForMemory();
   const database = await openDatabase(config.database);
   const app = createHttpServer(config, deps);
   const pgPool = database.pgPool;
@@ -82,7 +89,8 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   if (database.tightened !== undefined) app.log.warn({ tightened: database.tightened }, 'the database was readable by other local users; its permissions were tightened');
   const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
   const ownedUpstream = deps.upstream === undefined ? createKatelloClient(config.upstream) : undefined;
-  const backend = instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics);
+  // Coalescing sits above the metrics: cg_backend_requests_total counts the calls the backend really gets.
+  const backend = coalesceReads(instrumentBackend(deps.backend ?? (ownedBackend as BackendClient), metrics), () => metrics.backendSharedReads.inc({ kind: 'whole' }));
   const upstream = instrumentUpstream(deps.upstream ?? (ownedUpstream as UpstreamClient), metrics);
   const now = deps.now ?? Date.now;
 
@@ -181,6 +189,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
     headerName: config.server.clientCertificateHeader,
   });
   const manifestCache = new ManifestCache(config.backend.manifestCacheBytes);
+  const blobCache = config.backend.blobCache === undefined ? undefined : await openBlobCache(config.backend.blobCache, config.server.workers, app.log, metrics);
   const redirectCache = new RedirectCache(config.backend.redirectCacheSeconds * 1000);
   await app.register(async (clientApi) => {
     await clientApi.register(identityPlugin, {
@@ -191,6 +200,12 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
       delivery: { mode: config.backend.mode, clientUrl: config.backend.clientUrl },
       manifestCache,
       redirectCache,
+      blobs: {
+        cache: blobCache,
+        streams: new SharedStreams(),
+        onShared: (kind) => metrics.backendSharedReads.inc({ kind }),
+        onCacheHit: () => metrics.blobCacheHits.inc(),
+      },
       authorize: policy.authorize,
       catalog: policy.catalogOf,
       flatpakIndexPath: config.backend.flatpakIndexPath,
@@ -213,7 +228,9 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   // sizes, and expired entries nobody asks for again are swept.
   const caches = (): CacheView[] => [
     ...[userTokens, anonymousTokens, gatewayTokens, knownHosts, facts, throttle, manifestCache, redirectCache].flatMap((owner) => owner.caches),
+    ...(blobCache?.caches ?? []),
     ...(backend.caches ?? []),
+    ...database.caches,
     ...providers.flatMap((provider) => provider.caches ?? []),
   ];
   metrics.showCaches(caches);
@@ -245,4 +262,22 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   });
   await app.ready();
   return app;
+}
+
+/**
+ * The blob cache, opened (its directory indexed) before the gateway serves. Worker processes
+ * each keep their own part of the directory and of the cap, so none can evict what another is
+ * serving or overrun the cap between them.
+ */
+async function openBlobCache(settings: BlobCacheSettings, workers: number, log: FastifyBaseLogger, metrics: GatewayMetrics): Promise<BlobCache> {
+  const slot = workerSlot();
+  const ownPart = slot === undefined || workers <= 1 ? settings : { path: join(settings.path, `worker-${slot}`), maxBytes: Math.floor(settings.maxBytes / workers) };
+  const cache = await BlobCache.open(ownPart, log, {
+    fillSettled: (outcome, digest, reason) => {
+      metrics.blobCacheFills.inc({ outcome });
+      if (outcome === 'failed') log.warn({ digest, reason }, 'a blob download into the cache failed; nothing of it was kept');
+    },
+  });
+  metrics.showBlobCache(() => cache.usage);
+  return cache;
 }

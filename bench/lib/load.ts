@@ -23,6 +23,16 @@ export interface LoadSpec {
   durationS: number;
   /** Per-request timeout. */
   timeoutS: number;
+  /**
+   * Each request's path instead of the URL's: `template` with `%d` replaced by a random number
+   * from 1 to `count` (so that requests are rarely alike: nothing for the gateway to share).
+   */
+  spread?: PathSpread;
+}
+
+export interface PathSpread {
+  readonly template: string;
+  readonly count: number;
 }
 
 export interface LoadErrors {
@@ -77,10 +87,21 @@ end
 `;
 
 let luaPath: string | undefined;
+let workDir: string | undefined;
 
 export function setWorkDir(dir: string): void {
+  workDir = dir;
   luaPath = `${dir}/wrk-report.lua`;
   writeFileSync(luaPath, WRK_REPORT_LUA);
+}
+
+/** A wrk script that also spreads the paths; written once per spread. */
+function spreadScript(spread: PathSpread): string {
+  if (workDir === undefined) throw new Error('load.setWorkDir() was not called');
+  const path = `${workDir}/wrk-spread-${spread.count}-${Buffer.from(spread.template).toString('hex').slice(0, 40)}.lua`;
+  const request = `request = function()\n  return wrk.format(nil, string.format(${JSON.stringify(spread.template)}, math.random(${spread.count})))\nend\n`;
+  writeFileSync(path, `${WRK_REPORT_LUA}\n${request}`);
+  return path;
 }
 
 interface WrkJson {
@@ -102,7 +123,7 @@ async function runWrk(spec: LoadSpec): Promise<LoadResult> {
     '--timeout',
     `${Math.max(1, Math.round(spec.timeoutS))}s`,
     '-s',
-    luaPath,
+    spec.spread === undefined ? luaPath : spreadScript(spec.spread),
   ];
   for (const [name, value] of Object.entries(spec.headers ?? {})) args.push('-H', `${name}: ${value}`);
   args.push(spec.url);
@@ -138,7 +159,9 @@ function percentile(sorted: Float64Array, p: number): number {
 async function runNode(spec: LoadSpec): Promise<LoadResult> {
   const target = new URL(spec.url);
   const pool = new Pool(target.origin, { connections: spec.connections, pipelining: 1, keepAliveTimeout: 30_000 });
-  const pathAndQuery = `${target.pathname}${target.search}`;
+  const fixedPath = `${target.pathname}${target.search}`;
+  const spread = spec.spread;
+  const pathOf = (): string => (spread === undefined ? fixedPath : spread.template.replace('%d', String(1 + Math.floor(Math.random() * spread.count))));
   const method = spec.method ?? 'GET';
   const errors: LoadErrors = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 };
   let latencies = new Float64Array(1 << 16);
@@ -151,7 +174,7 @@ async function runNode(spec: LoadSpec): Promise<LoadResult> {
       const t0 = performance.now();
       try {
         const res = await pool.request({
-          path: pathAndQuery,
+          path: pathOf(),
           method,
           headers: spec.headers ?? {},
           headersTimeout: spec.timeoutS * 1000,

@@ -5,7 +5,7 @@
  * latencies, CPU-seconds per 1,000 requests over all rounds, the highest peak RSS.
  */
 import { describeAnswer, send, type HttpAnswer } from './gateway.js';
-import { runLoad, totalErrors, type LoadResult, type LoadSpec, type LoadTool } from './load.js';
+import { runLoad, totalErrors, type LoadResult, type LoadSpec, type LoadTool, type PathSpread } from './load.js';
 import { PeakRss, rssBytes } from './proc.js';
 
 export interface Target {
@@ -20,6 +20,8 @@ export interface Target {
   rssPid?: number;
   /** Another process whose CPU is worth knowing during this target's runs (the backend behind the gateway). */
   alsoCpu?: { label: string; cpu: () => number };
+  /** Spread each request over many paths (load.ts); the probe uses `url`. */
+  spread?: PathSpread;
   /** Probe override: how to check the target once before measuring (default: same method/URL/headers). */
   probe?: { method?: 'GET' | 'HEAD' };
   /** Returns a problem description, or undefined when the probe answer is right. */
@@ -105,6 +107,7 @@ function specOf(target: Target, settings: LoadSettings, durationS: number): Load
     threads: settings.threads,
     durationS,
     timeoutS: settings.timeoutS,
+    ...(target.spread === undefined ? {} : { spread: target.spread }),
   };
 }
 

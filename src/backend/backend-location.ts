@@ -21,8 +21,8 @@ export class BackendLocation {
   }
 
   /** The API path (`/v2/...`) of a URL on the backend's origin under its base path; undefined for any other URL. */
-  apiPathOf(url: URL): string | undefined {
-    if (url.origin !== this.origin) return undefined;
+  apiPathOf(url: URL, origin: string = url.origin): string | undefined {
+    if (origin !== this.origin) return undefined;
     if (this.basePath === '') return url.pathname;
     return url.pathname.startsWith(`${this.basePath}/`) ? url.pathname.slice(this.basePath.length) : undefined;
   }

@@ -14,6 +14,7 @@ import type { HasCaches } from '../caches/bounded-cache.js';
 import type { GatewayConfig } from '../config/compiled.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { BackendLocation } from './backend-location.js';
+import { BulkClient } from './bulk/bulk-client.js';
 import { createBackendCredentials, NO_CREDENTIALS, scopeOfBackendRequest, type BackendCredentials } from './credentials.js';
 
 export type BackendMethod = 'GET' | 'HEAD';
@@ -50,6 +51,11 @@ export interface WholeRequest extends Omit<BackendRequest, 'signal'> {
   /** A larger body is refused (BACKEND_ERROR) instead of being read. */
   readonly maxBytes: number;
   readonly cancelWhenClosed?: ClientConnection;
+  /**
+   * A client-facing read that may be answered by an identical one already in flight
+   * (coalescing/): never for a read the gateway modifies and writes back.
+   */
+  readonly shared?: boolean;
 }
 
 /** A small answer (manifest, list, error), read whole. */
@@ -109,6 +115,15 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }),
     },
   });
+  // Blob bodies from the backend's own origin: read into pooled buffers (bulk/bulk-client.ts).
+  const bulk = new BulkClient({
+    origin: new URL(ownOrigin),
+    ...(tls === undefined ? {} : { tls: { ...(tls.ca === undefined ? {} : { ca: tls.ca }), ...(tls.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) } }),
+    connectTimeoutMs: config.timeouts.connectMs,
+    headersTimeoutMs: config.timeouts.headersMs,
+    bodyTimeoutMs: config.timeouts.bodyMs,
+    connections: config.connections,
+  });
   const dispatcherFor = (url: URL): Dispatcher => (url.origin === ownOrigin ? pool : elsewhere);
   const credentials: BackendCredentials =
     config.auth === undefined
@@ -116,16 +131,19 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       : createBackendCredentials({ location, ...config.auth, allowedRealms: config.allowedRealms, dispatcherFor, timeoutMs: config.timeouts.headersMs });
 
   // The robot credential belongs to the backend; it never follows a redirect elsewhere.
-  type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined };
+  // `origin` is read from the URL once per request (URL's getter builds a new string each time).
+  type Routed = { dispatcher: Dispatcher; headers: Record<string, string>; scope: string | undefined; origin: string };
   const route = (url: URL, method: string, requestHeaders: Record<string, string>): Routed | Promise<Routed> => {
-    const apiPath = location.apiPathOf(url);
-    if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: dispatcherFor(url), headers: requestHeaders, scope: undefined };
+    const origin = url.origin;
+    const apiPath = location.apiPathOf(url, origin);
+    if (apiPath === undefined || credentials === NO_CREDENTIALS) return { dispatcher: origin === ownOrigin ? pool : elsewhere, headers: requestHeaders, scope: undefined, origin };
     const scope = scopeOfBackendRequest(apiPath, method, url.search);
     const authorization = credentials.authorizationFor(scope);
     const withAuthorization = (value: string | undefined): Routed => ({
       dispatcher: pool,
       headers: value === undefined ? requestHeaders : { ...requestHeaders, authorization: value },
       scope,
+      origin,
     });
     return typeof authorization === 'object' ? authorization.then(withAuthorization) : withAuthorization(authorization);
   };
@@ -163,7 +181,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     send: (request) => sendRequest({ ...request, body: null }),
     write: sendRequest,
     async close() {
-      await Promise.all([pool.close(), elsewhere.close()]);
+      await Promise.all([pool.close(), elsewhere.close(), bulk.close()]);
     },
   };
 
@@ -181,10 +199,10 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     return sendRouted(await route(request.url, request.method, request.headers), request);
   }
 
-  async function sendRouted({ dispatcher, headers }: Routed, request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
+  async function sendRouted({ dispatcher, headers, origin }: Routed, request: BackendWrite | (BackendRequest & { body: null })): Promise<BackendResponse> {
     try {
       return await dispatcher.request({
-        origin: request.url.origin,
+        origin,
         path: request.url.pathname + request.url.search,
         method: request.method,
         headers,
@@ -198,7 +216,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
     }
   }
 
-  function fetchWholeWith({ dispatcher, headers }: Routed, request: WholeRequest): Promise<WholeResponse> {
+  function fetchWholeWith({ dispatcher, headers, origin }: Routed, request: WholeRequest): Promise<WholeResponse> {
       return new Promise<WholeResponse>((resolve, reject) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -209,7 +227,7 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
           if (cancel !== undefined) request.cancelWhenClosed?.removeListener('close', cancel);
         };
         dispatcher.dispatch(
-          { origin: request.url.origin, path: request.url.pathname + request.url.search, method: request.method, headers },
+          { origin, path: request.url.pathname + request.url.search, method: request.method, headers },
           {
             onRequestStart(controller) {
               const connection = request.cancelWhenClosed;
@@ -244,11 +262,17 @@ export function createBackendClient(config: GatewayConfig['backend']): BackendCl
       });
   }
 
-  function streamWith({ dispatcher, headers }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
+  function streamWith({ dispatcher, headers, origin }: Routed, request: BackendRequest, open: (statusCode: number, headers: WholeResponse['headers']) => Writable): Promise<void> {
+    if (dispatcher === pool && request.method === 'GET') {
+      return bulk.stream({ url: request.url, headers, ...(request.signal === undefined ? {} : { signal: request.signal }) }, open).catch((error: unknown) => {
+        if (request.signal?.aborted === true) throw request.signal.reason;
+        throw translateNetworkError(error, request.url);
+      });
+    }
     return dispatcher
       .stream(
         {
-          origin: request.url.origin,
+          origin,
           path: request.url.pathname + request.url.search,
           method: request.method,
           headers,

@@ -43,6 +43,8 @@ export interface ContentRequest extends BackendCall {
   readonly maxBytes: number;
   /** The client connection whose closing cancels the backend call. */
   readonly cancelWhenClosed?: ClientConnection;
+  /** May share an identical read in flight (WholeRequest.shared). */
+  readonly shared?: boolean;
 }
 
 /** A body that may be large (a blob GET): streamed. */
@@ -69,7 +71,14 @@ export async function fetchContent(client: BackendClient, policy: DeliveryPolicy
   let url = client.location.urlOf(request.pathAndQuery);
   let method = request.method;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop += 1) {
-    const response = await client.fetchWhole({ method, url, headers: request.headers, maxBytes: request.maxBytes, ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}) });
+    const response = await client.fetchWhole({
+      method,
+      url,
+      headers: request.headers,
+      maxBytes: request.maxBytes,
+      ...(request.cancelWhenClosed ? { cancelWhenClosed: request.cancelWhenClosed } : {}),
+      ...(request.shared === true ? { shared: true } : {}),
+    });
     const location = headerValue(response, 'location');
     if (response.statusCode >= 300 && response.statusCode < 400 && response.statusCode !== 304 && location !== undefined) {
       const target = new URL(location, url);
@@ -145,7 +154,8 @@ function collectingWritable(chunks: Buffer[], limit: number): Writable {
   let size = 0;
   return new Writable({
     write(chunk: Buffer, _encoding, done) {
-      if (size < limit) chunks.push(chunk);
+      // A copy: the chunk may be a view into a read buffer that is used again once this returns.
+      if (size < limit) chunks.push(Buffer.from(chunk));
       size += chunk.length;
       done();
     },

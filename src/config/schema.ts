@@ -155,6 +155,18 @@ export const configSchema = z
           .regex(/^\/[A-Za-z0-9._~/-]*$/, 'must be an absolute path')
           .default('/index/static')
           .describe('Path of the flatpak index on the backend, served filtered to each caller at `/index/static`.'),
+        blobCache: z
+          .object({
+            path: filePath.describe('Directory for the cached blobs (created 0700). Survives restarts; files are named by digest.'),
+            maxBytes: z
+              .number()
+              .int()
+              .min(1024 * 1024, 'must be at least 1 MiB (1048576)')
+              .describe('Disk the cache may use, in bytes; the least recently used blobs go first beyond it.'),
+          })
+          .strict()
+          .optional()
+          .describe('Blobs kept on local disk by digest and served from there, once the backend has confirmed that the requested repository holds the digest. Written while the first client streams and kept only when the digest verifies. Off unless set. With `server.workers` > 1 each worker keeps its own part of the directory and of `maxBytes`. See docs/blob-cache.md.'),
         manifestCacheBytes: z
           .number()
           .int()

@@ -134,7 +134,10 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
 
   app.setErrorHandler((error, request, reply) => {
     const wire = toWireError(error);
-    if (wire.status >= 500) {
+    if (request.raw.socket?.destroyed === true) {
+      // The client hung up while its answer was being fetched: nothing failed on this side.
+      request.log.info({ reqId: request.id, reason: (error as Error).message }, 'the client went away before its answer');
+    } else if (wire.status >= 500) {
       request.log.error({ reqId: request.id, err: error, code: wire.code }, 'request failed');
     } else if (!(error instanceof RegistryError)) {
       request.log.info({ reqId: request.id, code: wire.code, reason: (error as Error).message }, 'request refused');

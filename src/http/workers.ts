@@ -16,10 +16,14 @@ export interface Supervisor {
   readonly drainMs: number;
 }
 
+/** Tells a worker which of the N it is; a replacement takes the slot of the worker it replaces. */
+const WORKER_SLOT_VARIABLE = 'CONTAINER_GATEWAY_WORKER_SLOT';
+
 export function superviseWorkers(count: number, supervisor: Supervisor): void {
   let stopping = false;
-  const fork = () => cluster.fork();
-  for (let index = 0; index < count; index += 1) fork();
+  const slots = new Map<number, number>();
+  const fork = (slot: number) => slots.set(cluster.fork({ [WORKER_SLOT_VARIABLE]: String(slot) }).id, slot);
+  for (let slot = 0; slot < count; slot += 1) fork(slot);
 
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
@@ -27,7 +31,9 @@ export function superviseWorkers(count: number, supervisor: Supervisor): void {
       return;
     }
     supervisor.log('worker died; starting a replacement', { pid: worker.process.pid, code, signal });
-    setTimeout(fork, RESTART_DELAY_MS).unref();
+    const slot = slots.get(worker.id) ?? 0;
+    slots.delete(worker.id);
+    setTimeout(() => fork(slot), RESTART_DELAY_MS).unref();
   });
 
   const stop = (signal: NodeJS.Signals) => {
@@ -45,4 +51,14 @@ export function superviseWorkers(count: number, supervisor: Supervisor): void {
 
 export function isWorkerProcess(): boolean {
   return cluster.isWorker;
+}
+
+/**
+ * Which of the workers this process is (0 to N-1; a replacement keeps the slot), or undefined when
+ * it runs alone. What a worker keeps on disk of its own (the blob cache) is kept per slot.
+ */
+export function workerSlot(): number | undefined {
+  if (!cluster.isWorker) return undefined;
+  const slot = Number(process.env[WORKER_SLOT_VARIABLE]);
+  return Number.isInteger(slot) && slot >= 0 ? slot : undefined;
 }

@@ -31,6 +31,13 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly backendSharedReads = new Counter({
+    name: 'cg_backend_shared_reads_total',
+    help: 'Client requests answered by an identical backend read already in flight for another client, without a backend call of their own',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly backendDuration = new Histogram({
     name: 'cg_backend_request_duration_seconds',
     help: 'Time until the backend answered (headers)',
@@ -74,23 +81,50 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  readonly blobCacheFills = new Counter({
+    name: 'cg_blob_cache_fills_total',
+    help: 'Downloads into the blob cache, by how they ended: cached (verified and kept), failed (truncated, wrong digest, abandoned by every client, disk error) or declined (not a blob the cache could take)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly blobCacheHits = new Counter({
+    name: 'cg_blob_cache_hits_total',
+    help: 'Blob GETs answered from a cached file',
+    registers: [this.registry],
+  });
+
   readonly databasePoolWaiting: Gauge;
+
+  /** The blob cache's disk use, read when scraped. */
+  showBlobCache(usage: () => { bytes: number; blobs: number; maxBytes: number; fills: number }): void {
+    this.gaugeOnScrape('cg_blob_cache_bytes', 'Bytes of blobs held in the blob cache on disk', (gauge) => gauge.set(usage().bytes));
+    this.gaugeOnScrape('cg_blob_cache_max_bytes', 'The blob cache cap (backend.blobCache.maxBytes, per worker)', (gauge) => gauge.set(usage().maxBytes));
+    this.gaugeOnScrape('cg_blob_cache_blobs', 'Blobs held in the blob cache on disk', (gauge) => gauge.set(usage().blobs));
+    this.gaugeOnScrape('cg_blob_cache_fills_in_progress', 'Downloads into the blob cache under way', (gauge) => gauge.set(usage().fills));
+  }
 
   /** Entries and estimated bytes of every bounded cache, read when scraped (label: the cache's name, a fixed set). */
   showCaches(caches: () => readonly CacheView[]): void {
-    const gauge = (name: string, help: string, read: (cache: CacheView) => number) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ['cache'] as const,
-        registers: [this.registry],
-        collect() {
-          this.reset();
-          for (const cache of caches()) this.set({ cache: cache.cacheName }, read(cache));
-        },
-      });
-    gauge('cg_cache_entries', 'Entries held by each bounded cache', (cache) => cache.size);
-    gauge('cg_cache_bytes', 'Estimated bytes held by each bounded cache', (cache) => cache.calculatedSize);
+    const perCache = (read: (cache: CacheView) => number) => (gauge: Gauge<string>) => {
+      gauge.reset();
+      for (const cache of caches()) gauge.set({ cache: cache.cacheName }, read(cache));
+    };
+    this.gaugeOnScrape('cg_cache_entries', 'Entries held by each bounded cache', perCache((cache) => cache.size), ['cache']);
+    this.gaugeOnScrape('cg_cache_bytes', 'Estimated bytes held by each bounded cache', perCache((cache) => cache.calculatedSize), ['cache']);
+  }
+
+  /** A gauge whose value is read when /metrics is scraped. */
+  private gaugeOnScrape(name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: readonly string[] = []): void {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [this.registry],
+      collect() {
+        read(this);
+      },
+    });
   }
 
   constructor(options: { poolWaiting?: () => number } = {}) {

@@ -7,7 +7,7 @@
  */
 import { decideAccess, type AccessFacts, type Decision } from '../access/decide-access.js';
 import type { Identity, UserIdentity } from '../access/identity.js';
-import { repositoryDelete, repositoryPull, repositoryPush, type RepositoryAction, type RequiredAccess } from '../access/required-access.js';
+import { repositoryDelete, repositoryPull, repositoryPush, type RepositoryAccess, type RepositoryAction, type RequiredAccess } from '../access/required-access.js';
 import { visibleRepositories } from '../access/visible-repositories.js';
 import type { BackendCatalog } from '../registry/backend-catalog.js';
 import type { AccessFactsCache } from '../store/access-facts-cache.js';
@@ -17,7 +17,8 @@ import type { IdentityProvider } from './provider.js';
 const CATALOG_DECISIONS_AT_ONCE = 16;
 
 export interface AccessPolicy {
-  authorize(identity: Identity, required: RequiredAccess): Promise<Decision>;
+  /** Synchronous when the facts are in memory and no provider must be asked (the hot path). */
+  authorize(identity: Identity, required: RequiredAccess): Decision | Promise<Decision>;
   /** What `identity` may list: the repository list's answer plus, with rule-based providers, the backend's own catalog filtered. */
   catalogOf(identity: Identity): Promise<readonly string[]>;
   /** Of `wanted`, what `identity` may do to `repository` (the `access` claim of a gateway token). */
@@ -40,13 +41,17 @@ export function createAccessPolicy(deps: { facts: AccessFactsCache; providers: r
     return [...granted];
   }
 
-  async function authorize(identity: Identity, required: RequiredAccess): Promise<Decision> {
+  function authorize(identity: Identity, required: RequiredAccess): Decision | Promise<Decision> {
     if (required.type !== 'repository') return decideAccess(identity, required);
-    const known = await facts.factsFor(identity, required.name);
-    // Providers are asked only when the repository list does not already grant it (a Kubernetes review costs a call).
-    const needsProvider = policyProviders.length > 0 && (required.actions.length > 1 || decideAccess(identity, required, known).outcome === 'deny');
-    const withProvider: AccessFacts = needsProvider ? { ...known, providerActions: await providerActions(identity, required.name, required.actions) } : known;
-    return decideAccess(identity, required, withProvider);
+    const known = facts.factsFor(identity, required.name);
+    return known instanceof Promise ? known.then((loaded) => decideWith(identity, required, loaded)) : decideWith(identity, required, known);
+  }
+
+  /** Providers are asked only when the repository list does not already grant it (a Kubernetes review costs a call). */
+  function decideWith(identity: Identity, required: RepositoryAccess, known: AccessFacts): Decision | Promise<Decision> {
+    const fromList = policyProviders.length > 0 && required.actions.length > 1 ? undefined : decideAccess(identity, required, known);
+    if (fromList !== undefined && (fromList.outcome === 'grant' || policyProviders.length === 0)) return fromList;
+    return providerActions(identity, required.name, required.actions).then((providerGranted) => decideAccess(identity, required, { ...known, providerActions: providerGranted }));
   }
 
   return {

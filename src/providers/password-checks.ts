@@ -41,10 +41,12 @@ export class PasswordChecksBusy extends Error {
 }
 
 export interface PasswordCheckLimits {
-  /** Worker threads. */
+  /** Worker threads at most. */
   readonly workers: number;
   /** Checks that may wait for a free worker. */
   readonly queue: number;
+  /** A worker idle this long is stopped (started again at the next check). */
+  readonly idleMs?: number;
 }
 
 interface Pending {
@@ -55,7 +57,14 @@ interface Pending {
 interface Slot {
   worker: Worker;
   busyWith: Pending | undefined;
+  idle: NodeJS.Timeout | undefined;
 }
+
+/**
+ * A worker thread is a JavaScript engine of its own: about 15 MiB of memory (measured), for
+ * logins that come now and then. So workers start with the first check and stop once idle.
+ */
+const DEFAULT_IDLE_MS = 30_000;
 
 export class PasswordChecks {
   private readonly slots: Slot[] = [];
@@ -63,14 +72,12 @@ export class PasswordChecks {
   private nextId = 0;
   private closed = false;
 
-  constructor(private readonly limits: PasswordCheckLimits) {
-    for (let index = 0; index < limits.workers; index += 1) this.slots.push(this.start());
-  }
+  constructor(private readonly limits: PasswordCheckLimits) {}
 
   /** Whether `password` matches the bcrypt `hash`; rejects with PasswordChecksBusy when the queue is full. */
   compare(password: string, hash: string): Promise<boolean> {
     if (this.closed) return Promise.reject(new PasswordChecksBusy('the gateway is shutting down'));
-    const idle = this.slots.find((slot) => slot.busyWith === undefined);
+    const idle = this.slots.find((slot) => slot.busyWith === undefined) ?? (this.slots.length < this.limits.workers ? this.start() : undefined);
     if (idle === undefined && this.waiting.length >= this.limits.queue) return Promise.reject(new PasswordChecksBusy('too many password checks are waiting'));
     return new Promise<boolean>((resolve, reject) => {
       const pending: Pending = { request: { id: (this.nextId += 1), password, hash }, settle: (outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)) };
@@ -84,14 +91,20 @@ export class PasswordChecks {
     return { running: this.slots.filter((slot) => slot.busyWith !== undefined).length, waiting: this.waiting.length };
   }
 
+  /** Worker threads running now. */
+  get threads(): number {
+    return this.slots.length;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const pending of this.waiting.splice(0)) pending.settle(new PasswordChecksBusy('the gateway is shutting down'));
-    await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.splice(0).map((slot) => this.stop(slot)));
   }
 
   private start(): Slot {
-    const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }), busyWith: undefined };
+    const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }), busyWith: undefined, idle: undefined };
+    this.slots.push(slot);
     // Workers never keep a stopping process alive; the server's sockets do while there is work.
     slot.worker.unref();
     slot.worker.on('message', (answer: PasswordCheckAnswer) => {
@@ -106,24 +119,48 @@ export class PasswordChecks {
     return slot;
   }
 
-  /** A worker that died fails its check (the login is refused, never granted) and is replaced. */
+  /** A worker that died fails its check (the login is refused, never granted); the next check starts another. */
   private replace(slot: Slot, error: Error): void {
     const index = this.slots.indexOf(slot);
     if (index === -1) return;
+    this.slots.splice(index, 1);
+    clearTimeout(slot.idle);
     slot.busyWith?.settle(error);
     slot.busyWith = undefined;
     if (this.closed) return;
-    const fresh = this.start();
-    this.slots[index] = fresh;
-    this.next(fresh);
+    const pending = this.waiting.shift();
+    if (pending !== undefined) this.dispatch(this.start(), pending);
   }
 
   private next(slot: Slot): void {
     const pending = this.waiting.shift();
-    if (pending !== undefined) this.dispatch(slot, pending);
+    if (pending !== undefined) {
+      this.dispatch(slot, pending);
+      return;
+    }
+    slot.idle = setTimeout(() => this.retire(slot), this.limits.idleMs ?? DEFAULT_IDLE_MS);
+    slot.idle.unref();
+  }
+
+  /** An idle worker goes; it is not replaced until a check needs one. */
+  private retire(slot: Slot): void {
+    const index = this.slots.indexOf(slot);
+    if (index === -1 || slot.busyWith !== undefined) return;
+    this.slots.splice(index, 1);
+    void this.stop(slot);
+  }
+
+  private async stop(slot: Slot): Promise<void> {
+    clearTimeout(slot.idle);
+    slot.worker.removeAllListeners('exit');
+    slot.worker.removeAllListeners('error');
+    slot.worker.on('error', () => undefined);
+    await slot.worker.terminate();
   }
 
   private dispatch(slot: Slot, pending: Pending): void {
+    clearTimeout(slot.idle);
+    slot.idle = undefined;
     slot.busyWith = pending;
     slot.worker.postMessage(pending.request);
   }

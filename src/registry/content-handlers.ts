@@ -1,20 +1,21 @@
 /**
- * Manifests, blobs and referrers: the access decision has already granted the pull; these
- * forward to the backend and relay the outcome (a redirect, or bytes).
+ * Manifests, and what manifest and blob handlers share (blob-handlers.ts): the access decision
+ * has already granted the pull; these forward to the backend and relay the outcome (a redirect,
+ * or bytes).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
-import { FORWARDED_REQUEST_HEADERS, fetchContent, streamContent, type ContentOutcome } from '../backend/content.js';
-import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
+import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
 const MAX_MANIFEST_BYTES = 8 * 1024 * 1024;
 
-type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
+export type ContentDeps = Pick<RegistryDependencies, 'backend' | 'delivery' | 'manifestCache' | 'redirectCache'>;
 
-export async function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
+/** Synchronous when the answer is in memory (a manifest by digest, a remembered redirect). */
+export function serveManifest(name: string, reference: string, byDigest: boolean, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): unknown {
   // Conditional requests go to the backend, which knows how to answer them.
   const cacheKey = byDigest && request.headers['if-none-match'] === undefined ? ManifestCache.keyOf(name, reference, request.headers.accept) : undefined;
   const cached = cacheKey === undefined ? undefined : deps.manifestCache.get(cacheKey);
@@ -25,91 +26,72 @@ export async function serveManifest(name: string, reference: string, byDigest: b
   // A HEAD by digest is answered from a GET, so the next request of either verb is a cache hit.
   const method = cacheKey !== undefined ? 'GET' : undefined;
   // Manifests are small: reading them whole is faster than streaming, and bounded.
-  const outcome = await fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method });
-  if (outcome.kind === 'redirect' || outcome.body === null) return relayWithoutBody(outcome, reply);
-  const manifest = outcome.body as Buffer;
-  if (cacheKey !== undefined && outcome.status === 200 && outcome.headers['docker-content-digest'] === reference) {
-    deps.manifestCache.set(cacheKey, { status: outcome.status, headers: outcome.headers, body: manifest });
-  }
-  reply.code(outcome.status).headers(outcome.headers);
-  return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
+  const outcome = fetchFromBackend(`/v2/${name}/manifests/${reference}`, 'MANIFEST_UNKNOWN', request, reply, deps, { method });
+  const relay = (fetched: ContentOutcome): FastifyReply => {
+    if (fetched.kind === 'redirect' || fetched.body === null) return relayWithoutBody(fetched, reply);
+    const manifest = fetched.body;
+    if (cacheKey !== undefined && fetched.status === 200 && fetched.headers['docker-content-digest'] === reference) {
+      deps.manifestCache.set(cacheKey, { status: fetched.status, headers: fetched.headers, body: manifest });
+    }
+    reply.code(fetched.status).headers(fetched.headers);
+    return request.method === 'HEAD' ? reply.send() : reply.send(manifest);
+  };
+  return outcome instanceof Promise ? outcome.then(relay) : relay(outcome);
 }
 
-export async function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  if (request.method === 'GET') return streamBlob(`/v2/${name}/blobs/${digest}`, request, reply, deps);
-  // A HEAD has no body to stream, so it takes the cheaper whole-response path.
-  return relayWithoutBody(await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, {}), reply);
-}
-
-async function fetchFromBackend(
+export function fetchFromBackend(
   pathAndQuery: string,
   notFoundCode: OciCode,
   request: FastifyRequest,
   reply: FastifyReply,
   deps: ContentDeps,
   options: { method?: 'GET' | 'HEAD' | undefined },
-): Promise<ContentOutcome> {
+): ContentOutcome | Promise<ContentOutcome> {
   const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
   const headers = forwardedHeaders(request);
   // A client that leaves cancels the backend call through its connection.
   return throughRedirectCache(deps, `${method} ${pathAndQuery}`, headers, () =>
-    fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode }),
+    fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode, shared: true }),
   );
 }
 
-type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
+export type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
+
+/** Redirect mode: the redirect the backend gave for the same request moments ago, if any. */
+export function rememberedRedirect(deps: ContentDeps, request: string, headers: Record<string, string>): Redirect | undefined {
+  if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return undefined;
+  const remembered = deps.redirectCache.get(redirectKey(request, headers), Date.now());
+  return remembered === undefined ? undefined : { kind: 'redirect', status: remembered.status, location: remembered.location };
+}
+
+function redirectKey(request: string, headers: Record<string, string>): string {
+  return `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+}
 
 /**
  * Redirect mode: a redirect the backend gave for the same request moments ago is handed out
- * again without asking it (backend.redirectCacheSeconds); anything else is fetched.
+ * again without asking it (backend.redirectCacheSeconds), synchronously; anything else is fetched.
  */
-async function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
+export function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): T | Redirect | Promise<T | Redirect> {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
-  const key = `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+  const remembered = rememberedRedirect(deps, request, headers);
+  if (remembered !== undefined) return remembered;
   const now = Date.now();
-  const remembered = deps.redirectCache.get(key, now);
-  if (remembered !== undefined) return { kind: 'redirect', ...remembered };
-  const outcome = await fetch();
-  const redirect = outcome as Partial<Redirect> | null;
-  if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
-    deps.redirectCache.set(key, redirect.status, redirect.location, now);
-  }
-  return outcome;
-}
-
-/**
- * A blob GET: the backend's bytes go straight into the client's socket (the reply is hijacked once
- * the backend has answered 2xx), never buffered, so a 1 GiB layer does not grow the process.
- */
-async function streamBlob(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: ContentDeps): Promise<unknown> {
-  const headers = forwardedHeaders(request);
-  let result: Awaited<ReturnType<typeof streamContent>>;
-  try {
-    result = await throughRedirectCache(deps, `GET ${pathAndQuery}`, headers, () =>
-      streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal: abortWhenClientLeaves(reply), notFoundCode: 'BLOB_UNKNOWN' }, (status, passed) => {
-        reply.hijack();
-        reply.raw.writeHead(status, { ...passed, [API_VERSION_HEADER]: API_VERSION });
-        return reply.raw;
-      }),
-    );
-  } catch (error) {
-    // Once the bytes have started, the only honest signal left is a cut connection.
-    if (reply.sent) {
-      reply.raw.destroy();
-      return reply;
+  return fetch().then((outcome) => {
+    const redirect = outcome as Partial<Redirect> | null;
+    if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
+      deps.redirectCache.set(redirectKey(request, headers), redirect.status, redirect.location, now);
     }
-    throw error;
-  }
-  if (result === 'streamed') return reply;
-  return relayWithoutBody(result, reply);
+    return outcome;
+  });
 }
 
-function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
+export function relayWithoutBody(outcome: ContentOutcome, reply: FastifyReply): FastifyReply {
   if (outcome.kind === 'redirect') return reply.code(outcome.status).header('location', outcome.location).send();
   return reply.code(outcome.status).headers(outcome.headers).send();
 }
 
-function forwardedHeaders(request: FastifyRequest): Record<string, string> {
+export function forwardedHeaders(request: FastifyRequest): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const value = request.headers[name];
@@ -117,13 +99,4 @@ function forwardedHeaders(request: FastifyRequest): Record<string, string> {
     else if (Array.isArray(value)) headers[name] = value.join(', ');
   }
   return headers;
-}
-
-/** A client that disconnects aborts the backend request instead of leaving it to run. */
-export function abortWhenClientLeaves(reply: FastifyReply): AbortSignal {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
-  return controller.signal;
 }

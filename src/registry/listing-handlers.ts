@@ -5,10 +5,9 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Identity } from '../access/identity.js';
-import type { BackendClient } from '../backend/client.js';
-import { backendFailure, headerValue, readBounded } from '../backend/content.js';
+import type { BackendClient, ClientConnection } from '../backend/client.js';
+import { backendFailure, headerValue } from '../backend/content.js';
 import { RegistryError } from '../errors/registry-error.js';
-import { abortWhenClientLeaves } from './content-handlers.js';
 import { compareCodeUnits, nextLink, paginate, parsePageRequest } from './pagination.js';
 
 const MAX_LIST_BYTES = 32 * 1024 * 1024;
@@ -21,7 +20,7 @@ export type CatalogSource = (identity: Identity) => Promise<readonly string[]> |
 
 export async function serveTags(name: string, query: URLSearchParams, reply: FastifyReply, backend: BackendClient): Promise<unknown> {
   const page = parsePageRequest(query);
-  const tags = await fetchWholeList(backend, `/v2/${name}/tags/list`, 'tags', abortWhenClientLeaves(reply));
+  const tags = await fetchWholeList(backend, `/v2/${name}/tags/list`, 'tags', reply.raw);
   const sorted = [...tags].sort(compareCodeUnits);
   const result = paginate(sorted, page);
   if (result.next !== undefined) reply.header('link', nextLink(`/v2/${name}/tags/list`, result.next));
@@ -38,16 +37,23 @@ export async function serveCatalog(request: FastifyRequest, reply: FastifyReply,
 
 /**
  * Reads a list endpoint of the backend whole, following its own Link pages (on the backend's
- * origin only) so that the gateway's pages are computed over the complete, sorted list.
+ * origin only) so that the gateway's pages are computed over the complete, sorted list. Each page
+ * is a shared read: concurrent lists of one repository's tags make one backend call.
  */
-export async function fetchWholeList(backend: BackendClient, path: string, key: 'tags' | 'repositories', signal?: AbortSignal): Promise<string[]> {
+export async function fetchWholeList(backend: BackendClient, path: string, key: 'tags' | 'repositories', cancelWhenClosed?: ClientConnection): Promise<string[]> {
   const items: string[] = [];
   let url: URL | undefined = backend.location.urlOf(path);
   for (let pageNumber = 0; url !== undefined && pageNumber < MAX_BACKEND_PAGES; pageNumber += 1) {
-    const response = await backend.send({ method: 'GET', url, headers: { accept: 'application/json' }, ...(signal === undefined ? {} : { signal }) });
+    const response = await backend.fetchWhole({
+      method: 'GET',
+      url,
+      headers: { accept: 'application/json' },
+      maxBytes: MAX_LIST_BYTES,
+      shared: true,
+      ...(cancelWhenClosed === undefined ? {} : { cancelWhenClosed }),
+    });
     if (response.statusCode !== 200) throw await backendFailure(response, 'NAME_UNKNOWN');
-    const text = (await readBounded(response.body, MAX_LIST_BYTES)).toString('utf8');
-    items.push(...parseListBody(text, key));
+    items.push(...parseListBody(response.body.toString('utf8'), key));
     url = nextBackendPage(headerValue(response, 'link'), url);
   }
   return items;

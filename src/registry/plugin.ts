@@ -15,7 +15,8 @@ import type { ManifestCache } from '../backend/manifest-cache.js';
 import type { RedirectCache } from '../backend/redirect-cache.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
-import { serveBlob, serveManifest } from './content-handlers.js';
+import { serveBlob, type BlobDelivery } from './blob-handlers.js';
+import { serveManifest } from './content-handlers.js';
 import { denialError, type ChallengeSettings } from './denial.js';
 import { serveReferrers } from './referrers.js';
 import { createWriteHandler } from './write-handlers.js';
@@ -32,6 +33,8 @@ export interface RegistryDependencies {
   readonly manifestCache: ManifestCache;
   /** Redirect mode: the backend's redirects, kept for a few seconds after the access decision. */
   readonly redirectCache: RedirectCache;
+  /** Blob GETs: shared backend streams and the blob cache (when configured). */
+  readonly blobs: BlobDelivery;
   /** Loads the facts a decision needs and decides; the only door between identity and backend. */
   readonly authorize: (identity: Identity, required: RequiredAccess) => Decision | Promise<Decision>;
   readonly catalog: CatalogSource;
@@ -54,7 +57,14 @@ declare module 'fastify' {
 }
 
 const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, deps) => {
-  const handleWrite = createWriteHandler({ backend: deps.backend, authorize: deps.authorize, publicUrl: deps.publicUrl, challenge: deps.challenge, log: app.log });
+  const handleWrite = createWriteHandler({
+    backend: deps.backend,
+    authorize: deps.authorize,
+    publicUrl: deps.publicUrl,
+    challenge: deps.challenge,
+    log: app.log,
+    blobDeleted: (repository, digest) => deps.blobs.cache?.confirmed.forget(repository, digest),
+  });
   if (!deps.writesEnabled) {
     // Write verbs are refused before identity or body parsing: with Katello alone this gateway serves pulls only.
     app.route({
@@ -80,7 +90,12 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
     });
   }
 
-  const read = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+  /**
+   * Not an async function: when the decision and the answer come from memory (the facts, the
+   * manifest and redirect caches) the whole request is answered in one synchronous pass, without
+   * the promises and microtask turns an async chain costs on every request.
+   */
+  const read = (request: FastifyRequest, reply: FastifyReply): unknown => {
     reply.header(API_VERSION_HEADER, API_VERSION);
     const { path, query } = splitUrl(request.raw.url ?? '/');
     const route = parseRegistryPath(path);
@@ -90,14 +105,17 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
       throw new RegistryError('UNSUPPORTED', { message: 'this registry is read-only: uploads are not supported' });
     }
     const required = requiredAccessOf(route);
-    const decision = await deps.authorize(request.identity, required);
-    request.accessLog = {
-      ...(required.type === 'repository' ? { repository: required.name } : {}),
-      decision: decision.outcome,
-      reason: decision.reason,
-    };
+    const decision = deps.authorize(request.identity, required);
+    if (decision instanceof Promise) return decision.then((decided) => answer(route, query, required, decided, request, reply));
+    return answer(route, query, required, decision, request, reply);
+  };
+
+  const answer = (route: ReadRoute, query: string, required: RequiredAccess, decision: Decision, request: FastifyRequest, reply: FastifyReply): unknown => {
+    request.accessLog = required.type === 'repository' ? { repository: required.name, decision: decision.outcome, reason: decision.reason } : { decision: decision.outcome, reason: decision.reason };
     if (decision.outcome === 'deny') throw denialError(decision, required, deps.challenge, request.identity);
-    return dispatch(route, query, request, reply, deps);
+    const answered = dispatch(route, query, request, reply, deps);
+    // Answered already (reply sent synchronously): nothing for fastify to send.
+    return answered === reply && reply.sent ? undefined : answered;
   };
   // `/v2/*` and, because trailing slashes are ignored (KCG's routes take them), `/v2` for `/v2/` itself.
   app.route({ method: ['GET', 'HEAD'], url: '/v2/*', exposeHeadRoute: false, handler: read });
@@ -115,7 +133,9 @@ const registryPlugin: FastifyPluginAsync<RegistryDependencies> = async (app, dep
   });
 };
 
-function requiredAccessOf(route: Exclude<RegistryPath, { kind: 'upload' }>): RequiredAccess {
+type ReadRoute = Exclude<RegistryPath, { kind: 'upload' }>;
+
+function requiredAccessOf(route: ReadRoute): RequiredAccess {
   switch (route.kind) {
     case 'base':
       return { type: 'registry', name: 'base' };
@@ -126,13 +146,7 @@ function requiredAccessOf(route: Exclude<RegistryPath, { kind: 'upload' }>): Req
   }
 }
 
-async function dispatch(
-  route: Exclude<RegistryPath, { kind: 'upload' }>,
-  query: string,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  deps: RegistryDependencies,
-): Promise<unknown> {
+function dispatch(route: ReadRoute, query: string, request: FastifyRequest, reply: FastifyReply, deps: RegistryDependencies): unknown {
   switch (route.kind) {
     case 'base':
       return {};

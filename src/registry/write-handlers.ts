@@ -31,6 +31,8 @@ export interface WriteDependencies {
   readonly publicUrl: URL;
   readonly challenge: ChallengeSettings;
   readonly log: FastifyBaseLogger;
+  /** A blob the backend deleted from a repository: what the gateway remembers of it there goes. */
+  readonly blobDeleted?: (repository: string, digest: string) => void;
 }
 
 declare module 'fastify' {
@@ -112,6 +114,7 @@ export function createWriteHandler(deps: WriteDependencies) {
     }
     if (result !== CLIENT_LEFT && result.statusCode === 202) {
       request.deletion = { repository: route.name, reference };
+      if (route.kind === 'blob') deps.blobDeleted?.(route.name, route.digest);
       if (referrer !== undefined) {
         await updateFallbackIndex(deps.backend, route.name, referrer.subject, referrer.descriptor, 'remove').catch((error: unknown) =>
           deps.log.warn({ reqId: request.id, repository: route.name, subject: referrer.subject, reason: (error as Error).message }, 'could not update the referrers index'),

@@ -20,6 +20,8 @@ const MAX_CACHED_CALLERS = 50_000;
 /** A caller mapped to many repositories holds many ids: the bytes are bounded as well as the count. */
 const MAX_CACHED_MAPPING_BYTES = 256 * 1024 * 1024;
 
+const UNKNOWN_REPOSITORY: AccessFacts = Object.freeze({ repository: undefined, callerMapped: false });
+
 function mappingsCache(name: string): BoundedCache<string, ReadonlySet<number>> {
   return new BoundedCache<string, ReadonlySet<number>>(name, {
     maxEntries: MAX_CACHED_CALLERS,
@@ -53,13 +55,16 @@ export class AccessFactsCache implements HasCaches {
     return [this.callerMappings, this.staleMappings];
   }
 
-  async factsFor(identity: Identity, repository: string): Promise<AccessFacts> {
-    const snapshot = this.snapshotInHand() ?? (await this.loadSnapshot());
+  /** Synchronous whenever the snapshot and the caller's mappings are in memory: the hot path. */
+  factsFor(identity: Identity, repository: string): AccessFacts | Promise<AccessFacts> {
+    const snapshot = this.snapshotInHand();
+    if (snapshot === undefined) return this.loadSnapshot().then(() => this.factsFor(identity, repository));
     const row = snapshot.byName.get(repository);
-    if (row === undefined) return { repository: undefined, callerMapped: false };
+    if (row === undefined) return UNKNOWN_REPOSITORY;
     if (!row.authRequired || !hasMappings(identity)) return { repository: row, callerMapped: false };
-    const mapped = await this.mappingsOf(identity);
-    return { repository: row, callerMapped: mapped.has(row.id) };
+    const cached = this.callerMappings.get(callerKey(identity));
+    if (cached !== undefined) return { repository: row, callerMapped: cached.has(row.id) };
+    return this.mappingsOf(identity).then((mapped) => ({ repository: row, callerMapped: mapped.has(row.id) }));
   }
 
   async visibleRepositories(identity: Identity): Promise<readonly string[]> {

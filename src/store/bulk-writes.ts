@@ -35,14 +35,17 @@ export interface BulkWrites {
 
 /**
  * better-sqlite3 is synchronous, so a transaction of hundreds of statements would otherwise run
- * without ever letting the event loop serve a pull; yielding between chunks lets it.
+ * without ever letting the event loop serve a pull; yielding between chunks lets it. Only
+ * between them: a write of one chunk (a login) finishes in the turn it started, instead of
+ * holding the connection, and every other write, across turns of the event loop.
  */
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const result: T[][] = [];
-  for (let start = 0; start < items.length; start += size) result.push(items.slice(start, start + size));
-  return result;
+async function inChunks<T>(items: readonly T[], size: number, work: (chunk: T[]) => Promise<void>): Promise<void> {
+  for (let start = 0; start < items.length; start += size) {
+    if (start > 0) await yieldToEventLoop();
+    await work(items.slice(start, start + size));
+  }
 }
 
 const nameColumn = (table: NamedTable | 'repositories') => (table === 'hosts' ? 'uuid' : 'name');
@@ -52,45 +55,43 @@ const sqliteWrites: BulkWrites = {
   // SQLite has one writer at a time already (busy_timeout makes the others wait).
   lockWrites: async () => undefined,
   async deleteWhereIn(trx, table, column, ids) {
-    for (const chunk of chunks(ids, IDS_PER_STATEMENT)) {
+    await inChunks(ids, IDS_PER_STATEMENT, async (chunk) => {
       await sql`DELETE FROM ${sql.table(table)} WHERE ${sql.ref(column)} IN (${sql.join(chunk)})`.execute(trx);
-      await yieldToEventLoop();
-    }
+    });
   },
   async setAuthRequired(trx, ids, value) {
-    for (const chunk of chunks(ids, IDS_PER_STATEMENT)) await trx.updateTable('repositories').set({ auth_required: value }).where('id', 'in', chunk).execute();
+    await inChunks(ids, IDS_PER_STATEMENT, async (chunk) => {
+      await trx.updateTable('repositories').set({ auth_required: value }).where('id', 'in', chunk).execute();
+    });
   },
   async insertRepositories(trx, rows) {
-    for (const chunk of chunks(rows, ROWS_PER_INSERT)) {
+    await inChunks(rows, ROWS_PER_INSERT, async (chunk) => {
       await trx.insertInto('repositories').values(chunk).execute();
-      await yieldToEventLoop();
-    }
+    });
   },
   async idsByName(trx, table, names) {
     const ids = new Map<string, number>();
-    for (const chunk of chunks(names, IDS_PER_STATEMENT)) {
+    await inChunks(names, IDS_PER_STATEMENT, async (chunk) => {
       const result = await sql<{ id: number; key: string }>`SELECT id, ${sql.ref(nameColumn(table))} AS key FROM ${sql.table(table)} WHERE ${sql.ref(nameColumn(table))} IN (${sql.join(chunk)})`.execute(trx);
       for (const row of result.rows) ids.set(row.key, Number(row.id));
-      await yieldToEventLoop();
-    }
+    });
     return ids;
   },
   async ensureNamed(trx, table, names) {
     const ids = await this.idsByName(trx, table, names);
     const missing = [...new Set(names.filter((name) => !ids.has(name)))];
-    for (const chunk of chunks(missing, ROWS_PER_INSERT)) {
+    await inChunks(missing, ROWS_PER_INSERT, async (chunk) => {
       const values = sql.join(chunk.map((name) => sql`(${name})`));
       await sql`INSERT INTO ${sql.table(table)} (${sql.ref(nameColumn(table))}) VALUES ${values}`.execute(trx);
-    }
+    });
     if (missing.length > 0) for (const [name, id] of await this.idsByName(trx, table, missing)) ids.set(name, id);
     return ids;
   },
   async insertMappings(trx, table, pairs) {
-    for (const chunk of chunks(pairs, ROWS_PER_INSERT)) {
+    await inChunks(pairs, ROWS_PER_INSERT, async (chunk) => {
       const values = sql.join(chunk.map(([subject, repository]) => sql`(${subject}, ${repository})`));
       await sql`INSERT INTO ${sql.table(table)} (${sql.ref(subjectColumn(table))}, repository_id) VALUES ${values}`.execute(trx);
-      await yieldToEventLoop();
-    }
+    });
   },
   // Other processes on the same file notice commits through PRAGMA data_version.
   announce: async () => undefined,

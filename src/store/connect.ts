@@ -8,11 +8,13 @@ import { resolve } from 'node:path';
 import SqliteDatabase from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, type Driver } from 'kysely';
 import pg from 'pg';
+import type { CacheView } from '../caches/bounded-cache.js';
 import type { RawConfig } from '../config/schema.js';
 import { securePermissions } from './file-permissions.js';
 import { importSqliteIfEmpty, type SqliteImport } from './migrate-from-sqlite.js';
 import { runMigrations, type DialectName, type MigrationReport } from './migrations.js';
 import type { Database } from './schema.js';
+import { cachingStatements } from './statement-cache.js';
 
 export type DatabaseSettings = Pick<RawConfig['database'], 'url'> & Partial<RawConfig['database']>;
 
@@ -31,6 +33,8 @@ export interface OpenDatabase {
   /** The raw SQLite handle (for data_version) or PostgreSQL pool (for LISTEN); I/O adapters only. */
   readonly sqlite?: SqliteDatabase.Database;
   readonly pgPool?: pg.Pool;
+  /** SQLite: the prepared statements each connection keeps, for the metrics and the sweep. */
+  readonly caches: readonly CacheView[];
   close(): Promise<void>;
 }
 
@@ -90,14 +94,17 @@ function openSqlite(settings: DatabaseSettings): Omit<OpenDatabase, 'migrations'
   sqlite.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new ImmediateTransactionSqliteDialect({ database: sqlite }) });
+  const writes = cachingStatements(sqlite, 'sqlite-statements');
+  const db = new Kysely<Database>({ dialect: new ImmediateTransactionSqliteDialect({ database: writes }) });
   // An in-memory database exists once per connection, so it cannot have a second one.
   const reader = file === ':memory:' ? undefined : new SqliteDatabase(file, { readonly: true });
   reader?.pragma(`busy_timeout = ${settings.busyTimeoutMs ?? 5_000}`);
-  const reads = reader === undefined ? db : new Kysely<Database>({ dialect: new SqliteDialect({ database: reader }) });
+  const readerStatements = reader === undefined ? undefined : cachingStatements(reader, 'sqlite-read-statements');
+  const reads = readerStatements === undefined ? db : new Kysely<Database>({ dialect: new SqliteDialect({ database: readerStatements }) });
   return {
     db,
     reads,
+    caches: readerStatements === undefined ? [writes.statements] : [writes.statements, readerStatements.statements],
     dialect: 'sqlite',
     location: file === ':memory:' ? 'sqlite (in memory)' : `sqlite ${resolve(file)}`,
     ...(tightened.length === 0 ? {} : { tightened }),
@@ -126,6 +133,7 @@ function openPostgres(settings: DatabaseSettings): Omit<OpenDatabase, 'migration
     dialect: 'postgres',
     location: `postgres ${describeDatabaseUrl(settings.url)}`,
     pgPool: pool,
+    caches: [],
     close: () => db.destroy(),
   };
 }

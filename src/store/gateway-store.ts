@@ -256,6 +256,11 @@ export class GatewayStore {
         .values({ user_id: userId, token_checksum: login.tokenChecksum, expires_at: login.expiresAt })
         .onConflict((oc) => oc.column('token_checksum').doUpdateSet({ user_id: userId, expires_at: login.expiresAt }))
         .execute();
+      const wanted = await this.bulk.idsByName(trx, 'repositories', [...new Set(login.repositories)]);
+      const mapped = await trx.selectFrom('user_repositories').select('repository_id').where('user_id', '=', userId).execute();
+      const unknownRepositories = new Set(login.repositories).size - wanted.size;
+      // A user logging in again usually has the same repositories: then nothing is rewritten.
+      if (sameIds(mapped.map((row) => Number(row.repository_id)), wanted.values())) return { subjects: 1, mappings: wanted.size, unknownRepositories };
       await trx.deleteFrom('user_repositories').where('user_id', '=', userId).execute();
       return this.insertMappings(trx, 'user_repositories', userIds, new Map([[login.username, login.repositories]]));
     });
@@ -327,4 +332,14 @@ export class GatewayStore {
     const subjects = [...mappings.keys()].filter((subject) => subjectIds.has(subject)).length;
     return { subjects, mappings: pairs.length, unknownRepositories: wanted.size - repositoryIds.size };
   }
+}
+
+function sameIds(current: readonly number[], wanted: Iterable<number>): boolean {
+  const have = new Set(current);
+  let count = 0;
+  for (const id of wanted) {
+    if (!have.has(id)) return false;
+    count += 1;
+  }
+  return count === have.size;
 }

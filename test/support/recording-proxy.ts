@@ -9,7 +9,11 @@
  *  - `calls` lists every request in arrival order with the status the target answered; `aborted` is set
  *    when the caller closed the connection before the whole answer was sent, `finished` when it was sent
  *    completely.
- *  - `hold` makes matching requests wait before they are forwarded (a slow backend).
+ *  - `hold` makes matching requests wait before they are forwarded: `ms` milliseconds (a slow backend), or
+ *    until the `until` promise settles (a backend the test answers when it is ready: no timing involved).
+ *  - `tamper` changes matching answers on their way back (a broken backend): `flip-byte` changes one
+ *    byte of the body (same length, another digest), `truncate` ends the connection after half the
+ *    announced body.
  *  - `stop()` closes the listener and every open connection.
  */
 import http from 'node:http';
@@ -31,8 +35,10 @@ export interface RecordingProxy {
   readonly url: string;
   readonly port: number;
   readonly calls: RecordedCall[];
-  /** When set, a matching request is held this long before it is forwarded. */
-  hold: { match: (url: string) => boolean; ms: number } | undefined;
+  /** When set, a matching request is held this long, or until `until` settles, before it is forwarded. */
+  hold: { match: (url: string) => boolean; ms?: number; until?: Promise<unknown> } | undefined;
+  /** When set, a matching request's answer is damaged on its way back. */
+  tamper: { match: (url: string) => boolean; how: 'flip-byte' | 'truncate' } | undefined;
   stop(): Promise<void>;
 }
 
@@ -64,8 +70,29 @@ export async function startRecordingProxy(targetUrl: string): Promise<RecordingP
       (upRes) => {
         call.status = upRes.statusCode;
         res.writeHead(upRes.statusCode ?? 502, endToEnd(upRes.headers));
-        upRes.pipe(res);
         upRes.on('error', () => res.destroy());
+        const tamper = proxy.tamper;
+        if (tamper === undefined || !tamper.match(call.url) || upRes.statusCode !== 200) {
+          upRes.pipe(res);
+          return;
+        }
+        const announced = Number(upRes.headers['content-length'] ?? 0);
+        let passed = 0;
+        upRes.on('data', (chunk: Buffer) => {
+          if (tamper.how === 'flip-byte' && passed === 0 && chunk.length > 0) {
+            chunk = Buffer.from(chunk);
+            chunk[0] = (chunk[0] ?? 0) ^ 0xff;
+          }
+          if (tamper.how === 'truncate' && passed + chunk.length >= announced / 2) {
+            res.write(chunk.subarray(0, Math.max(0, Math.floor(announced / 2) - passed)));
+            res.destroy();
+            upRes.destroy();
+            return;
+          }
+          passed += chunk.length;
+          res.write(chunk);
+        });
+        upRes.on('end', () => res.end());
       },
     );
     upstream.on('error', () => {
@@ -87,7 +114,12 @@ export async function startRecordingProxy(targetUrl: string): Promise<RecordingP
     });
     const hold = proxy.hold;
     if (hold !== undefined && hold.match(call.url)) {
-      const timer = setTimeout(() => forward(req, res, call), hold.ms);
+      if (hold.until !== undefined) {
+        const release = () => forward(req, res, call);
+        hold.until.then(release, release);
+        return;
+      }
+      const timer = setTimeout(() => forward(req, res, call), hold.ms ?? 0);
       res.on('close', () => clearTimeout(timer));
       return;
     }
@@ -105,6 +137,7 @@ export async function startRecordingProxy(targetUrl: string): Promise<RecordingP
     port,
     calls,
     hold: undefined,
+    tamper: undefined,
     stop() {
       stopping ??= new Promise<void>((resolve) => {
         server.close(() => resolve());

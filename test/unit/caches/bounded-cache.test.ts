@@ -1,6 +1,8 @@
 /** BoundedCache (src/caches/bounded-cache.ts): bounded by entries and bytes, entries may expire. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { BoundedCache, stringBytes } from '../../../src/caches/bounded-cache.js';
 
 describe('BoundedCache', () => {
@@ -31,5 +33,20 @@ describe('BoundedCache', () => {
     cache.purgeStale();
     assert.deepEqual([...cache.keys()].sort(), ['forever', 'long']);
     assert.equal(cache.cacheName, 'test');
+  });
+
+  it('an empty cache costs next to nothing, however many entries it may hold', () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const usedHeap = (): number => {
+      gc();
+      return v8.getHeapStatistics().used_heap_size;
+    };
+    const before = usedHeap();
+    const caches = Array.from({ length: 10 }, (_, index) => new BoundedCache<string, number>(`empty-${index}`, { maxEntries: 100_000, maxBytes: 1e8, sizeOf: () => 1, ttlMs: 1_000 }));
+    const grown = usedHeap() - before;
+    // lru-cache given `max` allocates its index for every entry up front: 38 MiB for these ten.
+    assert.ok(grown < 1024 * 1024, `ten empty caches took ${(grown / 1024).toFixed(0)} KiB`);
+    assert.equal(caches.length, 10);
   });
 });

@@ -49,6 +49,18 @@ describe('loadConfig', () => {
     assert.equal(result.config.backend.timeouts.connectMs, 250);
   });
 
+  it('the blob cache is off by default; set by file or CG_BACKEND_BLOB_CACHE_*; a cap under 1 MiB or a missing path is a problem', () => {
+    const defaults = loadConfig({ file: yamlFile(''), env: {} });
+    assert.ok(defaults.ok);
+    assert.equal(defaults.config.backend.blobCache, undefined);
+    const fromEnv = loadConfig({ file: yamlFile(''), env: { CG_BACKEND_BLOB_CACHE_PATH: '/var/cache/cg-blobs', CG_BACKEND_BLOB_CACHE_MAX_BYTES: '10737418240' } });
+    assert.ok(fromEnv.ok, fromEnv.ok ? '' : fromEnv.problems.join('\n'));
+    assert.deepEqual(fromEnv.config.backend.blobCache, { path: '/var/cache/cg-blobs', maxBytes: 10737418240 });
+    const problems = problemsOf(yamlFile('backend:\n  blobCache:\n    maxBytes: 1000\n'));
+    assert.ok(problems.some((p) => p.startsWith('backend.blobCache.maxBytes: ') && p.includes('1 MiB')), problems.join('\n'));
+    assert.ok(problems.some((p) => p.startsWith('backend.blobCache.path: ')), problems.join('\n'));
+  });
+
   it('names env variables from camelCase keys', () => {
     assert.equal(envNameOf(['server', 'publicUrl']), 'CG_SERVER_PUBLIC_URL');
     assert.equal(envNameOf(['management', 'clientCertCNs']), 'CG_MANAGEMENT_CLIENT_CERT_CNS');

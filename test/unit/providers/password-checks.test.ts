@@ -36,4 +36,17 @@ describe('PasswordChecks', () => {
     await checks.close();
     await assert.rejects(checks.compare('x', hash), PasswordChecksBusy);
   });
+
+  it('workers start with the first check and stop once idle; a later check starts one again', async () => {
+    const checks = new PasswordChecks({ workers: 2, queue: 10, idleMs: 0 });
+    try {
+      assert.equal(checks.threads, 0, 'no thread before any check');
+      assert.equal(await checks.compare('right', hash), true);
+      for (let attempt = 0; checks.threads > 0 && attempt < 500; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(checks.threads, 0, 'the idle worker stopped');
+      assert.equal(await checks.compare('wrong', hash), false);
+    } finally {
+      await checks.close();
+    }
+  });
 });

@@ -53,6 +53,24 @@ describe('GatewayStore on SQLite', () => {
     assert.deepEqual(await facts.visibleRepositories({ kind: 'user', username: 'bob', provider: 'katello' }), ['priv/b']);
   });
 
+  it('a login again with the same repositories keeps the mapping; with others, replaces it', async () => {
+    await store.replaceRepositoryList(new Map([['priv/a', true], ['priv/b', true], ['priv/c', true]]));
+    const login = (repositories: string[]) => store.recordLogin({ username: 'carol', tokenChecksum: 'c'.repeat(64), expiresAt: 10, repositories });
+    const mappedOf = async () => (await store.repositoryIdsOfUser('carol')).length;
+    assert.deepEqual(await login(['priv/a', 'priv/b', 'unknown/x']), { subjects: 1, mappings: 2, unknownRepositories: 1 });
+    assert.deepEqual(await login(['priv/b', 'priv/a', 'priv/a', 'unknown/x']), { subjects: 1, mappings: 2, unknownRepositories: 1 });
+    assert.equal(await mappedOf(), 2);
+    const facts = new AccessFactsCache(store);
+    const carol = { kind: 'user', username: 'carol', provider: 'katello' } as const;
+    assert.deepEqual(await facts.visibleRepositories(carol), ['priv/a', 'priv/b']);
+    await login(['priv/a', 'priv/c']);
+    facts.invalidateCaller(carol);
+    assert.deepEqual(await facts.visibleRepositories(carol), ['priv/a', 'priv/c']);
+    await login(['priv/a']);
+    facts.invalidateCaller(carol);
+    assert.deepEqual(await facts.visibleRepositories(carol), ['priv/a']);
+  });
+
   it("a static or kubernetes user never inherits a Katello user's mappings by sharing the name", async () => {
     await store.replaceRepositoryList(new Map([['priv/a', true]]));
     await store.replaceUserMappings(new Map([['admin', ['priv/a']]]));

@@ -1,0 +1,246 @@
+/**
+ * Blobs, after the access decision granted the pull. A GET is answered, in this order:
+ *  1. from the blob cache (when configured), once the backend has confirmed that this repository
+ *     holds the digest (remembered for a while; otherwise one HEAD to the backend), with Range;
+ *  2. from a download into the cache under way for the same digest, read as it grows;
+ *  3. by starting that download, when the request is for the whole blob (this client then reads
+ *     it from the cache file like any other; a blob the cache cannot take comes straight through);
+ *  4. otherwise straight from the backend, one backend stream shared by every client asking for the
+ *     same bytes at once (backend/coalescing/shared-streams.ts).
+ * A HEAD is a shared whole read; with the cache configured, a confirmed blob's HEAD is answered
+ * without the backend. In redirect mode a backend redirect is handed to the client: the cache
+ * serves only what the gateway streams itself.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { BlobCache } from '../blob-cache/blob-cache.js';
+import type { BlobFill } from '../blob-cache/blob-fill.js';
+import { decideRange } from '../blob-cache/byte-range.js';
+import { sendBytes, wholeFile, type ByteSource } from '../blob-cache/send-bytes.js';
+import { sharedReadKey } from '../backend/coalescing/read-key.js';
+import type { SharedStreams, StreamClient } from '../backend/coalescing/shared-streams.js';
+import { fetchContent, headerValue, streamContent } from '../backend/content.js';
+import { RegistryError } from '../errors/registry-error.js';
+import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
+import { fetchFromBackend, forwardedHeaders, relayWithoutBody, rememberedRedirect, throughRedirectCache, type ContentDeps, type Redirect } from './content-handlers.js';
+
+export interface BlobDelivery {
+  /** The blob cache, when backend.blobCache is configured. */
+  readonly cache: BlobCache | undefined;
+  readonly streams: SharedStreams;
+  /** A client was answered by a backend stream or cache download another client started. */
+  readonly onShared: (kind: 'stream' | 'cache-fill') => void;
+  /** A client was answered from a cached file. */
+  readonly onCacheHit: () => void;
+}
+
+export type BlobDeps = ContentDeps & { readonly blobs: BlobDelivery };
+
+/** Conditional requests go to the backend, which knows how to answer them. */
+const CONDITIONAL_HEADERS = ['if-none-match', 'if-modified-since'] as const;
+
+export function serveBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): unknown {
+  const cache = deps.blobs.cache;
+  const cacheable = cache !== undefined && cache.canHold(digest) && CONDITIONAL_HEADERS.every((header) => request.headers[header] === undefined);
+  if (request.method === 'HEAD') return headBlob(name, digest, request, reply, deps, cacheable ? cache : undefined);
+  const pathAndQuery = `/v2/${name}/blobs/${digest}`;
+  // Redirect mode: a redirect remembered for this very request is the answer, at once.
+  const remembered = rememberedRedirect(deps, `GET ${pathAndQuery}`, forwardedHeaders(request));
+  if (remembered !== undefined) return relayWithoutBody(remembered, reply);
+  return cacheable ? serveCacheable(name, digest, request, reply, deps, cache) : streamShared(pathAndQuery, request, reply, deps);
+}
+
+async function serveCacheable(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<unknown> {
+  const answered = await throughRedirectCache(deps, `GET /v2/${name}/blobs/${digest}`, forwardedHeaders(request), () => serveThroughCache(name, digest, request, reply, deps, cache));
+  if (answered === 'not-cached') return streamShared(`/v2/${name}/blobs/${digest}`, request, reply, deps);
+  return answered === 'answered' ? reply : relayWithoutBody(answered, reply);
+}
+
+async function headBlob(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache | undefined): Promise<unknown> {
+  const confirmed = cache?.confirmed.sizeIn(name, digest);
+  if (confirmed !== undefined) return reply.code(200).headers(blobHeaders(digest, confirmed)).send();
+  // A HEAD has no body to stream, so it takes the cheaper (and shared) whole-response path.
+  const outcome = await fetchFromBackend(`/v2/${name}/blobs/${digest}`, 'BLOB_UNKNOWN', request, reply, deps, {});
+  if (cache !== undefined && outcome.kind === 'content' && outcome.status === 200) rememberHeld(cache, name, digest, outcome.headers['content-length']);
+  return relayWithoutBody(outcome, reply);
+}
+
+type CacheAnswer = 'answered' | 'not-cached' | Redirect;
+
+async function serveThroughCache(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
+  const size = cache.cachedSize(digest);
+  if (size !== undefined) {
+    await confirmHeld(name, digest, reply, deps, cache);
+    const handle = await cache.openCached(digest);
+    if (handle !== undefined) {
+      deps.blobs.onCacheHit();
+      try {
+        await sendFromCache(wholeFile(handle, size), size, digest, request, reply);
+      } finally {
+        await handle.close();
+      }
+      return 'answered';
+    }
+  }
+  // Part of a blob the cache does not have yet: straight from the backend.
+  if (request.headers.range !== undefined) return 'not-cached';
+  const underway = cache.fillOf(digest);
+  if (underway !== undefined) return readUnderway(underway, name, digest, request, reply, deps, cache);
+  return startFill(name, digest, request, reply, deps, cache);
+}
+
+/** Another client's download of this blob into the cache is under way: read it as it grows. */
+async function readUnderway(fill: BlobFill, name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
+  const done = fill.join(reply.raw);
+  deps.blobs.onShared('cache-fill');
+  try {
+    // For the repository that started it, the backend's answer to the fill is the confirmation.
+    if (fill.repository !== name) await confirmHeld(name, digest, reply, deps, cache);
+    if (!(await fill.decided())) return 'not-cached';
+    await sendFromFill(fill, digest, reply);
+    return 'answered';
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Downloads the blob into the cache and serves this client from the cache file as it grows
+ * (so do the clients that ask meanwhile). The backend's 200 for this repository is the
+ * confirmation. A blob the cache declines reaches this client straight from that same backend
+ * response; a redirect (redirect mode) or an error is this client's answer.
+ */
+async function startFill(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
+  const fill = cache.startFill(digest, name);
+  const done = fill.join(reply.raw);
+  try {
+    const streaming = streamContent(deps.backend, deps.delivery, { pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: forwardedHeaders(request), signal: fill.signal, notFoundCode: 'BLOB_UNKNOWN' }, (status, headers) => {
+      const size = Number(headerValue({ statusCode: status, headers, body: Buffer.alloc(0) }, 'content-length'));
+      const sink = status === 200 && Number.isSafeInteger(size) && size >= 0 ? fill.begin(size) : undefined;
+      if (sink !== undefined) {
+        cache.confirmed.confirm(name, digest, size);
+        return sink;
+      }
+      fill.decline();
+      return openResponse(reply, status, headers);
+    }).finally(() => fill.backendFinished());
+    if (await fill.decided()) {
+      // The download's own failures reach every reader through the fill.
+      streaming.catch(() => undefined);
+      await sendFromFill(fill, digest, reply);
+      return 'answered';
+    }
+    const outcome = await streaming.catch((error: unknown) => {
+      // Once the bytes have started, the only honest signal left is a cut connection.
+      if (!reply.sent) throw error;
+      reply.raw.destroy();
+      return 'streamed' as const;
+    });
+    return outcome === 'streamed' ? 'answered' : outcome;
+  } finally {
+    done();
+  }
+}
+
+/**
+ * Whether `name` holds `digest`, as the backend last said (confirmed-blobs.ts); otherwise one HEAD
+ * to the backend (shared with identical ones in flight). A repository that does not hold it gets
+ * the backend's own 404 (BLOB_UNKNOWN, or NAME_UNKNOWN), whatever the cache holds.
+ */
+async function confirmHeld(name: string, digest: string, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<void> {
+  if (cache.confirmed.sizeIn(name, digest) !== undefined) return;
+  // Followed through redirects whatever the mode: the question is the backend's answer, not where the bytes are.
+  const outcome = await fetchContent(
+    deps.backend,
+    { mode: 'proxy', clientUrl: null },
+    { method: 'HEAD', pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: {}, maxBytes: 0, cancelWhenClosed: reply.raw, notFoundCode: 'BLOB_UNKNOWN', shared: true },
+  );
+  if (outcome.kind !== 'content' || outcome.status !== 200) throw new RegistryError('BLOB_UNKNOWN');
+  rememberHeld(cache, name, digest, outcome.headers['content-length']);
+}
+
+function rememberHeld(cache: BlobCache, name: string, digest: string, contentLength: string | undefined): void {
+  const size = Number(contentLength);
+  if (contentLength !== undefined && Number.isSafeInteger(size) && size >= 0) cache.confirmed.confirm(name, digest, size);
+}
+
+/** A cached blob, whole or the asked-for range. */
+async function sendFromCache(source: ByteSource, size: number, digest: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const etag = `"${digest}"`;
+  const range = decideRange(request.headers.range, headerOf(request, 'if-range'), size, etag);
+  if (range.kind === 'unsatisfiable') throw new RegistryError('RANGE_INVALID', { headers: { 'content-range': `bytes */${size}` } });
+  if (range.kind === 'whole') return sendOrCut(source, 0, size - 1, reply, 200, blobHeaders(digest, size));
+  const headers = { ...blobHeaders(digest, range.end - range.start + 1), 'content-range': `bytes ${range.start}-${range.end}/${size}` };
+  return sendOrCut(source, range.start, range.end, reply, 206, headers);
+}
+
+/** The whole blob from a download under way. */
+async function sendFromFill(fill: BlobFill, digest: string, reply: FastifyReply): Promise<void> {
+  const { source, release } = fill.reader();
+  try {
+    await sendOrCut(source, 0, fill.blobSize - 1, reply, 200, blobHeaders(digest, fill.blobSize));
+  } finally {
+    release();
+  }
+}
+
+async function sendOrCut(source: ByteSource, start: number, end: number, reply: FastifyReply, status: number, headers: Record<string, string>): Promise<void> {
+  try {
+    const outcome = await sendBytes(source, start, end, { connection: reply.raw, open: () => openResponse(reply, status, headers) });
+    if (outcome === 'sent') reply.raw.end();
+  } catch (error) {
+    // Nothing sent yet: a proper error answer. Once bytes went out, a download that failed (or a
+    // file that could not be read) must not look whole to the client: the connection is cut.
+    if (!reply.sent) throw new RegistryError('BACKEND_ERROR', { message: 'the blob could not be delivered whole', detail: { reason: (error as Error).message.slice(0, 200) } });
+    reply.raw.destroy();
+  }
+}
+
+/** A straight-through GET, one backend stream for every client asking for the same bytes at once. */
+async function streamShared(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
+  const headers = forwardedHeaders(request);
+  const client: StreamClient = { connection: reply.raw, open: (status, passed) => openResponse(reply, status, passed) };
+  const url = deps.backend.location.urlOf(pathAndQuery);
+  let result: Awaited<ReturnType<typeof streamContent>>;
+  try {
+    result = await throughRedirectCache(deps, `GET ${pathAndQuery}`, headers, () =>
+      deps.blobs.streams.run(
+        sharedReadKey('GET', url, headers, 0),
+        client,
+        (openClients, signal) => streamContent(deps.backend, deps.delivery, { pathAndQuery, headers, signal, notFoundCode: 'BLOB_UNKNOWN' }, openClients),
+        () => deps.blobs.onShared('stream'),
+      ),
+    );
+  } catch (error) {
+    // Once the bytes have started, the only honest signal left is a cut connection.
+    if (reply.sent) {
+      reply.raw.destroy();
+      return reply;
+    }
+    throw error;
+  }
+  if (result === 'streamed') return reply;
+  return relayWithoutBody(result, reply);
+}
+
+/** The client's response, taken over from fastify (the body is written straight to it). */
+function openResponse(reply: FastifyReply, status: number, headers: Record<string, string>): FastifyReply['raw'] {
+  reply.hijack();
+  reply.raw.writeHead(status, { ...headers, [API_VERSION_HEADER]: API_VERSION });
+  return reply.raw;
+}
+
+/** What Distribution answers for a blob, less what it says about caching (the gateway's answers are per caller). */
+function blobHeaders(digest: string, length: number): Record<string, string> {
+  return {
+    'content-type': 'application/octet-stream',
+    'content-length': String(length),
+    'docker-content-digest': digest,
+    etag: `"${digest}"`,
+    'accept-ranges': 'bytes',
+  };
+}
+
+function headerOf(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
