@@ -20,7 +20,6 @@ import { ManifestCache } from './backend/manifest-cache.js';
 import { RedirectCache } from './backend/redirect-cache.js';
 import type { GatewayConfig } from './config/compiled.js';
 import { createHttpServer, type HttpServerOptions } from './http/server.js';
-import { sizeHeapForMemory } from './http/heap-sizing.js';
 import { workerSlot } from './http/workers.js';
 import auditPlugin, { createAuditLogger } from './audit/plugin.js';
 import healthPlugin from './health/plugin.js';
@@ -79,7 +78,6 @@ const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
 const CACHE_SWEEP_INTERVAL_MS = 60 * 1000;
 
 export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}): Promise<FastifyInstance> {
-  sizeHeapForMemory();
   const database = await openDatabase(config.database);
   const app = createHttpServer(config, deps);
   const pgPool = database.pgPool;

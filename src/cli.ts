@@ -15,6 +15,7 @@ import { deploymentProblems } from './check/deployment-problems.js';
 import { startupWarnings } from './check/startup-warnings.js';
 
 import { runDemo } from './demo/run-demo.js';
+import { sizeHeapForMemory } from './http/heap-sizing.js';
 import { isWorkerProcess, superviseWorkers } from './http/workers.js';
 import { openDatabase } from './store/connect.js';
 import { certificateBundle, rotateSigningKey } from './token/key-admin.js';
@@ -69,6 +70,8 @@ async function serve(options: { config?: string; workers?: string }): Promise<vo
     superviseWorkers(workers, { drainMs: config.server.shutdownGraceSeconds * 1000 + FORCED_EXIT_MS, log: (message, fields) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message, ...fields })}\n`) });
     return;
   }
+  // The serving process only: tests and embedders that build an app keep their own V8 settings.
+  sizeHeapForMemory();
   const app = await buildApp(config);
   const { host, port } = config.server.listen;
   try {

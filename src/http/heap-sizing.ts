@@ -5,8 +5,8 @@
  * 200 MiB of RSS (measured: 64 connections on one manifest against an instant backend). With
  * --optimize-for-size it grows conservatively: peak RSS 135 MiB, with the same CPU per request
  * (26.4 µs either way, same measurement) and the same throughput for blob transfers, whose
- * buffers are pooled (backend/bulk/). V8 reads this flag as it goes, so setting it at start-up
- * from here works as well as on the command line.
+ * buffers are pooled (backend/bulk/). V8 reads this flag as it goes, so setting it when `serve` starts
+ * works as well as on the command line.
  */
 import v8 from 'node:v8';
 
