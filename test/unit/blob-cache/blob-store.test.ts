@@ -44,7 +44,8 @@ async function readAll(fill: BlobFill): Promise<Buffer> {
   const { source, release } = fill.reader();
   const received: Buffer[] = [];
   const sink = new PassThrough();
-  sink.on('data', (chunk: Buffer) => received.push(chunk));
+  // Copied: the sender reuses its buffers once the sink has taken a chunk, as a socket does.
+  sink.on('data', (chunk: Buffer) => received.push(Buffer.from(chunk)));
   try {
     const outcome = await sendBytes(source, 0, fill.blobSize - 1, { connection: sink, open: () => sink });
     assert.equal(outcome, 'sent');
