@@ -43,7 +43,7 @@ export class BlobFill {
   private written = 0;
   private waiters = 0;
   private backendDone = false;
-  /** Users of the temporary file's handle: the writer, and each reader while it reads. */
+  /** Users of the temporary file's handle: the writer, each waiting client, and each reader while it reads. */
   private handleUsers = 0;
   private temporary: TemporaryBlobFile | undefined;
   private reservation: Reservation | undefined;
@@ -87,11 +87,15 @@ export class BlobFill {
    */
   join(connection: ClientConnection): () => void {
     this.waiters += 1;
+    // A waiter keeps the file's handle open: one that asks for a reader only after the fill was
+    // verified and published (it was confirming its own repository meanwhile) still reads it.
+    this.handleUsers += 1;
     let counted = true;
     const leave = () => {
       if (!counted) return;
       counted = false;
       connection.removeListener('close', onClose);
+      this.dropHandleUser();
       this.waiters -= 1;
       if (this.waiters === 0 && !this.backendDone && this.state !== 'verified') this.controller.abort(new FillFailed('every client waiting for the blob has gone'));
     };

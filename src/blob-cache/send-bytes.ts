@@ -60,7 +60,14 @@ export async function sendBytes(source: ByteSource, start: number, end: number, 
       await Promise.race([source.changed(), gone]);
     }
   };
-  let next = readNext();
+  // The chunk read ahead may fail while this loop waits for the client to drain: observed at
+  // once (the `await next` below still sees the failure), or Node would end the process for it.
+  const readAhead = (): Promise<Buffer | undefined> => {
+    const pending = readNext();
+    pending.catch(() => undefined);
+    return pending;
+  };
+  let next = readAhead();
   let opened = false;
   for (;;) {
     const chunk = await next;
@@ -70,7 +77,7 @@ export async function sendBytes(source: ByteSource, start: number, end: number, 
     }
     if (chunk === undefined) return response.destroyed ? 'client-gone' : 'sent';
     // Read ahead while this chunk is written.
-    next = readNext();
+    next = readAhead();
     const written = response.write(chunk, (error) => {
       if (error === null || error === undefined) free.push(Buffer.from(chunk.buffer, chunk.byteOffset, CHUNK_BYTES));
     });

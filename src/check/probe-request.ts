@@ -4,8 +4,9 @@
  * redirect is itself a finding), the body read up to a bound. Errors keep their codes
  * (ECONNREFUSED, a certificate's) for describeNetworkFailure.
  */
-import { Agent, request } from 'undici';
+import type { Readable } from 'node:stream';
 import type { PeerTlsMaterial } from '../config/compiled.js';
+import { createPeerPool } from '../upstream/peer-pool.js';
 
 const PROBE_TIMEOUT_MS = 5_000;
 const MAX_BODY_CHARS = 64 * 1024;
@@ -17,14 +18,11 @@ export interface ProbeAnswer {
 }
 
 export async function probeGet(url: URL, tls: PeerTlsMaterial | undefined, headers: Record<string, string> = {}): Promise<ProbeAnswer> {
-  const agent = new Agent({
-    headersTimeout: PROBE_TIMEOUT_MS,
-    bodyTimeout: PROBE_TIMEOUT_MS,
-    connect: { timeout: PROBE_TIMEOUT_MS, ...(tls?.ca === undefined ? {} : { ca: tls.ca }), ...(tls?.cert === undefined ? {} : { cert: tls.cert, key: tls.key }) },
-  });
+  // The same pool the gateway uses for such servers, so the probe meets the same TLS settings.
+  const pool = createPeerPool(url.origin, { tls, timeoutMs: PROBE_TIMEOUT_MS, connections: 1 });
   try {
-    const response = await request(url, { dispatcher: agent, headers });
-    const body = (await response.body.text()).slice(0, MAX_BODY_CHARS);
+    const response = await pool.request({ method: 'GET', path: `${url.pathname}${url.search}`, headers });
+    const body = await boundedText(response.body, MAX_BODY_CHARS);
     return {
       statusCode: response.statusCode,
       header(name) {
@@ -34,6 +32,21 @@ export async function probeGet(url: URL, tls: PeerTlsMaterial | undefined, heade
       body,
     };
   } finally {
-    await agent.close();
+    await pool.destroy();
   }
+}
+
+/** The start of a body, reading no further than `limit` bytes (a wrong URL may name something huge). */
+async function boundedText(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+    if (length >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, limit);
 }

@@ -69,7 +69,14 @@ export function checkCertificates(config: GatewayConfig, now: Date = new Date())
   const lines: Line[] = [];
   for (const [what, pem] of pems) {
     if (pem === undefined) continue;
-    for (const certificate of (pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((text) => new X509Certificate(text))) {
+    for (const text of pem.toString('utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+      let certificate: X509Certificate;
+      try {
+        certificate = new X509Certificate(text);
+      } catch (error) {
+        lines.push({ status: 'FAIL', what: 'tls', detail: `${what}: a certificate block that does not parse (${(error as Error).message}). Fix: replace the file named by ${what}` });
+        continue;
+      }
       const validTo = new Date(certificate.validTo);
       const days = Math.floor((validTo.getTime() - now.getTime()) / 86_400_000);
       const subject = certificate.subject.replaceAll('\n', ', ');

@@ -50,7 +50,8 @@ export async function probeUpstream(upstream: GatewayConfig['upstream'] & { url:
   const endpoint = tokenEndpointOf(upstream);
   try {
     const answer = await probeGet(endpoint, upstream.tls, { accept: 'application/json' });
-    return judgeUpstreamAnswer({ statusCode: answer.statusCode, contentType: answer.header('content-type'), location: answer.header('location'), body: answer.body }, endpoint.href);
+    // Printed without any user:password an operator left in upstream.url.
+    return judgeUpstreamAnswer({ statusCode: answer.statusCode, contentType: answer.header('content-type'), location: answer.header('location'), body: answer.body }, `${endpoint.origin}${endpoint.pathname}`);
   } catch (error) {
     const diagnosis = describeNetworkFailure(error, upstream.url.origin, 'upstream');
     return { status: 'FAIL', detail: `${diagnosis.problem}, so every Katello login would fail. Fix: ${diagnosis.fix}` };

@@ -123,9 +123,10 @@ async function startFill(name: string, digest: string, request: FastifyRequest, 
       fill.decline();
       return openResponse(reply, status, headers);
     }).finally(() => fill.backendFinished());
+    // Observed now: the download may fail before the fill is decided (the cache file is still
+    // being created); its failure is read below, or reaches every reader through the fill.
+    streaming.catch(() => undefined);
     if (await fill.decided()) {
-      // The download's own failures reach every reader through the fill.
-      streaming.catch(() => undefined);
       await sendFromFill(fill, digest, reply);
       return 'answered';
     }
@@ -190,7 +191,11 @@ async function sendOrCut(source: ByteSource, start: number, end: number, reply: 
   } catch (error) {
     // Nothing sent yet: a proper error answer. Once bytes went out, a download that failed (or a
     // file that could not be read) must not look whole to the client: the connection is cut.
-    if (!reply.sent) throw new RegistryError('BACKEND_ERROR', { message: 'the blob could not be delivered whole', detail: { reason: (error as Error).message.slice(0, 200) } });
+    // The reason (a file path, a digest mismatch) is for the log, not for the client.
+    if (!reply.sent) {
+      reply.log.warn({ reqId: reply.request.id, reason: (error as Error).message }, 'a blob could not be delivered from the cache');
+      throw new RegistryError('BACKEND_ERROR', { message: 'the blob could not be delivered whole' });
+    }
     reply.raw.destroy();
   }
 }

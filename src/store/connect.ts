@@ -66,7 +66,13 @@ export function isPostgresUrl(url: string): boolean {
 /** The URL without its password, for logs and reports. */
 export function describeDatabaseUrl(url: string): string {
   if (!isPostgresUrl(url)) return url;
-  const parsed = new URL(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not a URL after all (a malformed port): opening it fails with its own message; no password is shown here.
+    return 'postgres://(a malformed URL)';
+  }
   if (parsed.password !== '') parsed.password = '***';
   return parsed.href;
 }

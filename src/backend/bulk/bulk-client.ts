@@ -116,7 +116,11 @@ export class BulkClient {
         }
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
-      signal?.throwIfAborted();
+      if (signal?.aborted === true) {
+        // This turn at a connection goes to the next in line, or the freed one would sit idle.
+        this.waiting.shift()?.();
+        signal.throwIfAborted();
+      }
     }
   }
 
@@ -165,6 +169,8 @@ class BulkConnection {
       this.gone();
     });
     socket.on('end', () => this.onEnd?.());
+    // The idle timeout (sleep()); one listener for the connection's life, not one per reuse.
+    socket.on('timeout', () => this.destroy());
   }
 
   get alive(): boolean {
@@ -219,7 +225,7 @@ class BulkConnection {
   sleep(ms: number, onGone: () => void): void {
     this.onGone = onGone;
     this.socket.unref();
-    this.socket.setTimeout(ms, () => this.destroy());
+    this.socket.setTimeout(ms);
   }
 
   private gone(): void {
@@ -316,6 +322,8 @@ class Exchange {
     }
     this.received = true;
     this.timer?.refresh();
+    // The pooled buffer goes back once: here, after the sink wrote its views, or in the catch.
+    let owned: Buffer | undefined = buffer;
     try {
       if (this.head !== undefined) return this.body(bytes, buffer);
       const joined = this.headBytes === undefined ? bytes : Buffer.concat([this.headBytes, bytes]);
@@ -338,11 +346,12 @@ class Exchange {
       if (joined !== bytes) {
         // The head spanned reads: its body bytes are in a copy, not in the pooled buffer.
         this.pool.give(buffer);
+        owned = undefined;
         return this.body(rest, undefined);
       }
       return this.body(rest, buffer);
     } catch (error) {
-      this.pool.give(buffer);
+      if (owned !== undefined && !this.views.has(owned)) this.pool.give(owned);
       this.settle(error instanceof MalformedResponse ? new RegistryError('BACKEND_ERROR', { message: `the backend answered malformed HTTP: ${error.message}` }) : (error as Error));
       return false;
     }
