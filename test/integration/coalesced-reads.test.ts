@@ -22,6 +22,8 @@ import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { pushLayout } from './harness/seed.js';
 
 const REPO = 'team/app';
+/** Sorted as the tag list is. */
+const TAGS = ['v1', 'v2', 'v3', 'v4', 'v5'];
 const ACCEPT = [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX].join(', ');
 const ROBOTS = '[{username: reader-a, password: secret-a}, {username: reader-b, password: secret-b}, {username: outsider, password: secret-o}]';
 const RULES = '[{subjects: [reader-a, reader-b], repositories: ["team/**"], actions: [pull]}, {subjects: [outsider], repositories: ["elsewhere/**"], actions: [pull]}]';
@@ -59,7 +61,8 @@ describe('coalesced reads through the gateway', () => {
     dir = mkdtempSync(join(tmpdir(), 'cg-coalesced-'));
     registry = await startRegistry();
     image = await writeImageLayout(join(dir, 'layout'), { tag: 'v1', seed: 'coalesced-reads', largeLayerBytes: 3 * 1024 * 1024 });
-    await pushLayout(join(dir, 'layout'), 'v1', registry.url, REPO);
+    // Several tags, so that list pages differ.
+    for (const destTag of TAGS) await pushLayout(join(dir, 'layout'), 'v1', registry.url, REPO, { destTag });
     proxy = await startRecordingProxy(registry.url);
     gateway = await startGateway({
       backendUrl: proxy.url,
@@ -146,7 +149,11 @@ describe('coalesced reads through the gateway', () => {
       Array.from({ length: 5 }, (_, index) => () => httpRequest(`${gateway.url}${tagsPath}${index === 0 ? '' : `?n=${index}`}`, asRobot('reader-b'))),
     );
     assert.equal(backendCalls(tagsPath).length, 1, 'pages of one list are cut from one backend read');
-    for (const answer of lists) assert.deepEqual((JSON.parse(answer.body.toString()) as { tags: string[] }).tags, ['v1']);
+    lists.forEach((answer, index) => {
+      const expected = index === 0 ? TAGS : TAGS.slice(0, index);
+      assert.deepEqual((JSON.parse(answer.body.toString()) as { tags: string[] }).tags, expected, `?n=${index}`);
+      if (index > 0 && index < TAGS.length) assert.match(headerValue(answer.headers, 'link') ?? '', new RegExp(`last=${TAGS[index - 1]}`));
+    });
   });
 
   it('a blob GET by 5 clients together: one backend stream, fanned out whole to each', async () => {

@@ -113,12 +113,14 @@ describe('the Containerfile', () => {
   const all = (name: string) => instructions.filter((line) => line.startsWith(`${name} `)).map((line) => line.slice(name.length + 1).trim());
 
   it('builds on a maintained Node.js LTS (even major, 22 or later), with the dev dependencies only in the build stage', () => {
+    assert.ok(all('FROM').length > 0, 'the Containerfile has a base image');
     for (const base of all('FROM')) {
       const major = Number(/node:(\d+)/.exec(base)?.[1]);
       assert.ok(major >= 22 && major % 2 === 0, base);
     }
     const runs = all('RUN').join('\n');
-    assert.ok(runs.indexOf('npm ci') < runs.indexOf('npm run build') && runs.indexOf('npm run build') < runs.indexOf('npm prune --omit=dev'), 'install with dev dependencies, build, then prune');
+    const [install, build, prune] = ['npm ci', 'npm run build', 'npm prune --omit=dev'].map((step) => runs.indexOf(step));
+    assert.ok(install !== undefined && build !== undefined && prune !== undefined && install >= 0 && install < build && build < prune, 'install with dev dependencies, build, then prune');
   });
 
   it('runs as a non-root user who owns the data volume, with a health check, from the documented config directory', () => {

@@ -125,6 +125,7 @@ describe('the README quick start, in a fresh clone', { skip, timeout: 600_000 },
       .map((line) => line.trim());
     assert.ok(commands.some((line) => line.startsWith('podman pull')) && commands.some((line) => line.startsWith('skopeo copy')), output);
     const env = clientEnv ?? {};
+    assert.ok(commands.some((command) => command.includes('# refused')), 'the demo shows a pull that is refused');
     for (const command of commands) {
       // skopeo as root keeps a blob-info cache under /var/lib/containers unless it believes it is rootless.
       const result = await run(command, command.startsWith('skopeo') ? { ...env, _CONTAINERS_ROOTLESS_UID: '1000' } : env);
