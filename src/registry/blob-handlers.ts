@@ -18,10 +18,10 @@ import { decideRange } from '../blob-cache/byte-range.js';
 import { sendBytes, wholeFile, type ByteSource } from '../blob-cache/send-bytes.js';
 import { sharedReadKey } from '../backend/coalescing/read-key.js';
 import type { SharedStreams, StreamClient } from '../backend/coalescing/shared-streams.js';
-import { fetchContent, headerValue, streamContent } from '../backend/content.js';
+import { fetchContent, streamContent } from '../backend/content.js';
 import { RegistryError } from '../errors/registry-error.js';
 import { API_VERSION, API_VERSION_HEADER } from '../http/server.js';
-import { fetchFromBackend, forwardedHeaders, relayWithoutBody, rememberedRedirect, throughRedirectCache, type ContentDeps, type Redirect } from './content-handlers.js';
+import { fetchFromBackend, forwardedHeaders, recordingRedirect, relayWithoutBody, rememberedRedirect, type ContentDeps, type Redirect } from './content-handlers.js';
 
 export interface BlobDelivery {
   /** The blob cache, when backend.blobCache is configured. */
@@ -42,16 +42,23 @@ export function serveBlob(name: string, digest: string, request: FastifyRequest,
   const cache = deps.blobs.cache;
   const cacheable = cache !== undefined && cache.canHold(digest) && CONDITIONAL_HEADERS.every((header) => request.headers[header] === undefined);
   if (request.method === 'HEAD') return headBlob(name, digest, request, reply, deps, cacheable ? cache : undefined);
-  const pathAndQuery = `/v2/${name}/blobs/${digest}`;
+  // The backend request this GET stands for, worked out once for every path below.
+  const get: BlobGet = { pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: forwardedHeaders(request) };
   // Redirect mode: a redirect remembered for this very request is the answer, at once.
-  const remembered = rememberedRedirect(deps, `GET ${pathAndQuery}`, forwardedHeaders(request));
+  const remembered = rememberedRedirect(deps, `GET ${get.pathAndQuery}`, get.headers);
   if (remembered !== undefined) return relayWithoutBody(remembered, reply);
-  return cacheable ? serveCacheable(name, digest, request, reply, deps, cache) : streamShared(pathAndQuery, request, reply, deps);
+  return cacheable ? serveCacheable(name, digest, get, request, reply, deps, cache) : streamShared(get, reply, deps);
 }
 
-async function serveCacheable(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<unknown> {
-  const answered = await throughRedirectCache(deps, `GET /v2/${name}/blobs/${digest}`, forwardedHeaders(request), () => serveThroughCache(name, digest, request, reply, deps, cache));
-  if (answered === 'not-cached') return streamShared(`/v2/${name}/blobs/${digest}`, request, reply, deps);
+/** The backend GET a client's blob GET stands for: its path and the client headers forwarded. */
+interface BlobGet {
+  readonly pathAndQuery: string;
+  readonly headers: Record<string, string>;
+}
+
+async function serveCacheable(name: string, digest: string, get: BlobGet, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<unknown> {
+  const answered = await recordingRedirect(deps, `GET ${get.pathAndQuery}`, get.headers, () => serveThroughCache(name, digest, get, request, reply, deps, cache));
+  if (answered === 'not-cached') return streamShared(get, reply, deps);
   return answered === 'answered' ? reply : relayWithoutBody(answered, reply);
 }
 
@@ -66,7 +73,7 @@ async function headBlob(name: string, digest: string, request: FastifyRequest, r
 
 type CacheAnswer = 'answered' | 'not-cached' | Redirect;
 
-async function serveThroughCache(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
+async function serveThroughCache(name: string, digest: string, get: BlobGet, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
   const size = cache.cachedSize(digest);
   if (size !== undefined) {
     await confirmHeld(name, digest, reply, deps, cache);
@@ -85,7 +92,7 @@ async function serveThroughCache(name: string, digest: string, request: FastifyR
   if (request.headers.range !== undefined) return 'not-cached';
   const underway = cache.fillOf(digest);
   if (underway !== undefined) return readUnderway(underway, name, digest, request, reply, deps, cache);
-  return startFill(name, digest, request, reply, deps, cache);
+  return startFill(name, digest, get, reply, deps, cache);
 }
 
 /** Another client's download of this blob into the cache is under way: read it as it grows. */
@@ -109,14 +116,14 @@ async function readUnderway(fill: BlobFill, name: string, digest: string, reques
  * confirmation. A blob the cache declines reaches this client straight from that same backend
  * response; a redirect (redirect mode) or an error is this client's answer.
  */
-async function startFill(name: string, digest: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
+async function startFill(name: string, digest: string, get: BlobGet, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<CacheAnswer> {
   const fill = cache.startFill(digest, name);
   const done = fill.join(reply.raw);
   try {
-    const streaming = streamContent(deps.backend, deps.delivery, { pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: forwardedHeaders(request), signal: fill.signal, notFoundCode: 'BLOB_UNKNOWN' }, (status, headers) => {
-      const size = Number(headerValue({ statusCode: status, headers, body: Buffer.alloc(0) }, 'content-length'));
-      const sink = status === 200 && Number.isSafeInteger(size) && size >= 0 ? fill.begin(size) : undefined;
-      if (sink !== undefined) {
+    const streaming = streamContent(deps.backend, deps.delivery, { pathAndQuery: get.pathAndQuery, headers: get.headers, signal: fill.signal, notFoundCode: 'BLOB_UNKNOWN' }, (status, headers) => {
+      const size = sizeOf(headers['content-length']);
+      const sink = status === 200 && size !== undefined ? fill.begin(size) : undefined;
+      if (sink !== undefined && size !== undefined) {
         cache.confirmed.confirm(name, digest, size);
         return sink;
       }
@@ -160,8 +167,15 @@ async function confirmHeld(name: string, digest: string, reply: FastifyReply, de
 }
 
 function rememberHeld(cache: BlobCache, name: string, digest: string, contentLength: string | undefined): void {
+  const size = sizeOf(contentLength);
+  if (size !== undefined) cache.confirmed.confirm(name, digest, size);
+}
+
+/** A Content-Length the backend sent, when it is one. */
+function sizeOf(contentLength: string | undefined): number | undefined {
+  if (contentLength === undefined || !/^\d+$/.test(contentLength)) return undefined;
   const size = Number(contentLength);
-  if (contentLength !== undefined && Number.isSafeInteger(size) && size >= 0) cache.confirmed.confirm(name, digest, size);
+  return Number.isSafeInteger(size) ? size : undefined;
 }
 
 /** A cached blob, whole or the asked-for range. */
@@ -201,13 +215,13 @@ async function sendOrCut(source: ByteSource, start: number, end: number, reply: 
 }
 
 /** A straight-through GET, one backend stream for every client asking for the same bytes at once. */
-async function streamShared(pathAndQuery: string, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
-  const headers = forwardedHeaders(request);
+async function streamShared(get: BlobGet, reply: FastifyReply, deps: BlobDeps): Promise<unknown> {
+  const { pathAndQuery, headers } = get;
   const client: StreamClient = { connection: reply.raw, open: (status, passed) => openResponse(reply, status, passed) };
   const url = deps.backend.location.urlOf(pathAndQuery);
   let result: Awaited<ReturnType<typeof streamContent>>;
   try {
-    result = await throughRedirectCache(deps, `GET ${pathAndQuery}`, headers, () =>
+    result = await recordingRedirect(deps, `GET ${pathAndQuery}`, headers, () =>
       deps.blobs.streams.run(
         sharedReadKey('GET', url, headers, 0),
         client,

@@ -73,9 +73,12 @@ function redirectKey(request: string, headers: Record<string, string>): string {
  * again without asking it (backend.redirectCacheSeconds), synchronously; anything else is fetched.
  */
 export function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): T | Redirect | Promise<T | Redirect> {
+  return rememberedRedirect(deps, request, headers) ?? recordingRedirect(deps, request, headers, fetch);
+}
+
+/** The fetching half of throughRedirectCache, for a caller that looked the request up already: a redirect it answers is remembered. */
+export function recordingRedirect<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
-  const remembered = rememberedRedirect(deps, request, headers);
-  if (remembered !== undefined) return remembered;
   const now = Date.now();
   return fetch().then((outcome) => {
     const redirect = outcome as Partial<Redirect> | null;
