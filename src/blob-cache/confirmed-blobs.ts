@@ -16,7 +16,7 @@ const MAX_CONFIRMATIONS = 100_000;
 export class ConfirmedBlobs implements HasCaches {
   private readonly sizes: BoundedCache<string, number>;
 
-  constructor(readonly ttlMs: number) {
+  constructor(ttlMs: number) {
     this.sizes = new BoundedCache<string, number>('blob-confirmations', {
       maxEntries: MAX_CONFIRMATIONS,
       // A repository name (up to 255 characters) and a sha512 digest, at most.

@@ -21,8 +21,4 @@ export class BufferPool {
     if (this.idle.length < this.maxIdle && buffer.length === this.bufferBytes) this.idle.push(buffer);
   }
 
-  /** Buffers kept idle now (for the metrics). */
-  get idleCount(): number {
-    return this.idle.length;
-  }
 }

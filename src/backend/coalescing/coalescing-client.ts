@@ -11,19 +11,11 @@ import type { BackendClient, WholeResponse } from '../client.js';
 import { InFlight } from './in-flight.js';
 import { sharedReadKey } from './read-key.js';
 
-export interface CoalescingClient extends BackendClient {
-  /** Shared reads in flight (for tests and the metrics). */
-  readonly readsInFlight: number;
-}
-
-export function coalesceReads(client: BackendClient, onJoined: () => void = () => undefined): CoalescingClient {
+export function coalesceReads(client: BackendClient, onJoined: () => void = () => undefined): BackendClient {
   const reads = new InFlight<WholeResponse>();
   return {
     location: client.location,
     ...(client.caches === undefined ? {} : { caches: client.caches }),
-    get readsInFlight() {
-      return reads.size;
-    },
     fetchWhole(request) {
       if (request.shared !== true) return client.fetchWhole(request);
       const key = sharedReadKey(request.method, request.url, request.headers, request.maxBytes);

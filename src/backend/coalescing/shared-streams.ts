@@ -123,11 +123,6 @@ export class SharedStreams {
     outcome.then(forget, forget);
     return outcome;
   }
-
-  /** Streams being opened or under way (bounded by the requests in flight). */
-  get size(): number {
-    return this.streams.size;
-  }
 }
 
 /** Resolves once the response has taken every chunk (the last write's callback: they come in order), or closed. */
