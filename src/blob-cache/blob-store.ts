@@ -172,8 +172,13 @@ export class BlobStore {
   }
 }
 
-/** What the cache keeps in its directory (and what a file system may put at a mount point). */
+/**
+ * What the cache keeps in its directory (and what a file system may put at a mount point), and
+ * the per-worker parts a gateway with server.workers > 1 keeps there: going back to one worker
+ * must not make the cache's own directory look shared.
+ */
 const OWN_ENTRIES = new Set(['blobs', 'partial', 'lost+found']);
+const WORKER_PART = /^worker-\d+$/;
 
 /**
  * The cache's directory is made private and its partial files removed: pointed at a directory
@@ -187,7 +192,7 @@ async function refuseSharedDirectory(path: string): Promise<void> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  const foreign = entries.filter((entry) => !OWN_ENTRIES.has(entry));
+  const foreign = entries.filter((entry) => !OWN_ENTRIES.has(entry) && !WORKER_PART.test(entry));
   if (foreign.length > 0) throw new Error(`backend.blobCache.path: ${path} holds other files (${foreign.slice(0, 3).join(', ')}); give the blob cache a directory of its own`);
 }
 

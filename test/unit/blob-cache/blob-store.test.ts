@@ -164,6 +164,14 @@ describe('BlobStore and BlobFill', () => {
     await assert.rejects(BlobStore.open(directory, 1024 * 1024, quiet), /holds other files \(notes\.txt\)/);
   });
 
+  it('opens its directory again after the gateway ran with several workers (their parts are its own)', async () => {
+    const directory = scratch();
+    const part = await BlobStore.open(join(directory, 'worker-1'), 1024 * 1024, quiet);
+    assert.equal(part.count, 0);
+    const whole = await BlobStore.open(directory, 1024 * 1024, quiet);
+    assert.equal(whole.count, 0);
+  });
+
   it('only digests it can verify and name a file by are cacheable', () => {
     assert.equal(BlobStore.canHold(`sha256:${'a'.repeat(64)}`), true);
     assert.equal(BlobStore.canHold(`sha512:${'b'.repeat(128)}`), true);
