@@ -134,8 +134,9 @@ function checkAuditDestination(config: GatewayConfig): Line | undefined {
 }
 
 async function checkUpstream(config: GatewayConfig): Promise<Line> {
-  if (!config.identity.providers.includes('katello')) return { status: 'ok', what: 'upstream', detail: `not used (identity.providers: ${config.identity.providers.join(', ')})` };
   const url = config.upstream.url;
+  // Set, it is asked about hosts (client certificates) whatever the login providers are.
+  if (url === null && !config.identity.providers.includes('katello')) return { status: 'ok', what: 'upstream', detail: `not used (identity.providers: ${config.identity.providers.join(', ')})` };
   if (url === null) return { status: 'warn', what: 'upstream', detail: 'not configured (upstream.url): Katello logins answer 503 "not configured". Fix: set upstream.url to the Katello/Foreman server' };
   return { what: 'upstream', ...(await probeUpstream({ ...config.upstream, url })) };
 }

@@ -14,7 +14,8 @@ export async function startupWarnings(config: GatewayConfig): Promise<string[]> 
   const upstreamUrl = config.upstream.url;
   const [backend, upstream] = await Promise.all([
     probeBackend(config.backend),
-    upstreamUrl !== null && config.identity.providers.includes('katello') ? probeUpstream({ ...config.upstream, url: upstreamUrl }) : undefined,
+    // Hosts are looked up there whatever the login providers are.
+    upstreamUrl !== null ? probeUpstream({ ...config.upstream, url: upstreamUrl }) : undefined,
   ]);
   if (backend.status !== 'ok') warnings.push(`backend at start: ${backend.detail}`);
   if (upstream !== undefined && upstream.status !== 'ok') warnings.push(`management server at start: ${upstream.detail}`);
