@@ -183,6 +183,8 @@ async function readMappings(value: unknown, key: 'users' | 'hosts', hostKeys: bo
       }
       mappings.set(subject, names);
       if (problems.full) break;
+      // Per subject too: a push of many hosts with empty lists has no entries to slice by.
+      await slicer.next();
     }
     if (problems.full) break;
   }
