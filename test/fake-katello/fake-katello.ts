@@ -271,6 +271,9 @@ export async function startFakeKatello(options: FakeKatelloOptions = {}): Promis
     if (res.destroyed) return;
     if (mode === 'error-500') return sendError(res, entry, 500, 'INTERNAL_ERROR', 'fake Katello: switched to error-500');
 
+    // Error bodies in the registry's shape: registry_proxies_controller.rb answers its own errors
+    // through render_podman_error ({"errors":[{"code","message"}]}). The gateway reads only the
+    // status of these; an unrouted path in real Foreman gets its routing error instead.
     if (kind === 'other') return sendError(res, entry, 404, 'NOT_FOUND', `no route for ${target.pathname}`);
     if (method !== 'GET') return sendError(res, entry, 405, 'UNSUPPORTED', `${method} not allowed here`);
 
