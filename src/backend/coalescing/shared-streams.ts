@@ -27,7 +27,16 @@ export type OpenClients = (status: number, headers: Record<string, string>) => W
 /** Backend bytes held while the clients catch up, per shared stream. */
 const STREAM_BUFFER_BYTES = 1024 * 1024;
 
+/**
+ * A client that has not taken a chunk after this long is cut off: the slowest client governs the
+ * stream, so one that stopped reading would otherwise hold every other client of the blob, and
+ * the backend connection, for as long as it likes.
+ */
+const STALLED_CLIENT_MS = 60_000;
+
 class SharedStream {
+  constructor(private readonly stalledClientMs: number) {}
+
   private readonly clients = new Map<StreamClient, Writable | undefined>();
   private head: { status: number; headers: Record<string, string> } | undefined;
   private bodyStarted = false;
@@ -90,7 +99,7 @@ class SharedStream {
     const writes: Array<Promise<void>> = [];
     for (const response of this.clients.values()) {
       if (response === undefined || response.destroyed) continue;
-      writes.push(writtenOrClosed(response, chunks));
+      writes.push(takenInTime(response, chunks, this.stalledClientMs));
     }
     if (writes.length > 0) await Promise.all(writes);
     if (this.clients.size === 0) throw new ClientLeft();
@@ -99,6 +108,8 @@ class SharedStream {
 
 export class SharedStreams {
   private readonly streams = new Map<string, SharedStream>();
+
+  constructor(private readonly stalledClientMs = STALLED_CLIENT_MS) {}
 
   /**
    * The outcome of the stream `key` for `client`: joins the one being opened, or starts it with
@@ -111,7 +122,7 @@ export class SharedStreams {
       existing.add(client);
       return existing.outcome as Promise<T>;
     }
-    const stream = new SharedStream();
+    const stream = new SharedStream(this.stalledClientMs);
     this.streams.set(key, stream);
     const outcome = start(stream.openClients, stream.controller.signal);
     stream.outcome = outcome;
@@ -123,6 +134,12 @@ export class SharedStreams {
     outcome.then(forget, forget);
     return outcome;
   }
+}
+
+/** writtenOrClosed, with the response destroyed (so closed) when it has not taken the chunks in `ms`. */
+function takenInTime(response: Writable, chunks: Buffer[], ms: number): Promise<void> {
+  const stalled = setTimeout(() => response.destroy(), ms);
+  return writtenOrClosed(response, chunks).finally(() => clearTimeout(stalled));
 }
 
 /** Resolves once the response has taken every chunk (the last write's callback: they come in order), or closed. */
