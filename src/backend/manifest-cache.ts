@@ -5,6 +5,7 @@
  * header: a digest present in one repository says nothing about another, and the backend's
  * answer depends on content negotiation.
  */
+import { acceptSet } from './coalescing/read-key.js';
 import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 
 export interface CachedManifest {
@@ -25,8 +26,9 @@ export class ManifestCache implements HasCaches {
       maxBytes > 0 ? new BoundedCache<string, CachedManifest>('manifests', { maxEntries: MAX_ENTRIES, maxBytes, sizeOf: (entry, key) => sizeOf(key, entry) }) : undefined;
   }
 
+  /** Accept compared as a set of types, as shared reads compare it (coalescing/read-key.ts). */
   static keyOf(name: string, digest: string, accept: string | undefined): string {
-    return `${name}@${digest}#${accept ?? ''}`;
+    return `${name}@${digest}#${accept === undefined ? '' : acceptSet(accept)}`;
   }
 
   get(key: string): CachedManifest | undefined {

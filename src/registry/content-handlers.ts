@@ -7,6 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
 import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
+import { acceptSet } from '../backend/coalescing/read-key.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
@@ -65,7 +66,8 @@ export function rememberedRedirect(deps: ContentDeps, request: string, headers: 
 }
 
 function redirectKey(request: string, headers: Record<string, string>): string {
-  return `${request}#${headers.accept ?? ''}#${headers.range ?? ''}`;
+  // Accept as a set of types, as shared reads and the manifest cache compare it.
+  return `${request}#${headers.accept === undefined ? '' : acceptSet(headers.accept)}#${headers.range ?? ''}`;
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import type { ClientConnection } from '../../../src/backend/client.js';
 import { ClientLeft, InFlight } from '../../../src/backend/coalescing/in-flight.js';
 import { acceptSet, sharedReadKey } from '../../../src/backend/coalescing/read-key.js';
+import { ManifestCache } from '../../../src/backend/manifest-cache.js';
 
 class FakeClientConnection extends EventEmitter implements ClientConnection {
   writableFinished = false;
@@ -41,6 +42,15 @@ describe('sharedReadKey', () => {
   }
   it('an Accept set drops duplicates and empty entries', () => {
     assert.equal(acceptSet('b/c, a/b,,a/b '), 'a/b,b/c');
+  });
+});
+
+describe('the manifest cache key', () => {
+  it('compares Accept as shared reads do: the same types in another order are the same entry, other types another', () => {
+    const key = (accept: string | undefined) => ManifestCache.keyOf('team/app', `sha256:${'a'.repeat(64)}`, accept);
+    assert.equal(key('application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json'), key('application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json'));
+    assert.notEqual(key('application/vnd.oci.image.manifest.v1+json'), key('application/vnd.oci.image.index.v1+json'));
+    assert.notEqual(key(undefined), key('application/vnd.oci.image.manifest.v1+json'));
   });
 });
 
