@@ -11,6 +11,7 @@
  * asynchronous: a directory of thousands of blobs never blocks the event loop.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { chmod, mkdir, open, readdir, rename, rm, stat, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CacheSpace, type Reservation } from './cache-space.js';
@@ -185,15 +186,21 @@ const WORKER_PART = /^worker-\d+$/;
  * that holds anything else (/tmp, a home directory) it refuses to start rather than do either.
  */
 async function refuseSharedDirectory(path: string): Promise<void> {
+  const problem = sharedDirectoryProblem(path);
+  if (problem !== undefined) throw new Error(`backend.blobCache.path: ${problem}`);
+}
+
+/** Why `path` cannot be the blob cache's directory because something else keeps files there; also for `check`. */
+export function sharedDirectoryProblem(path: string): string | undefined {
   let entries: string[];
   try {
-    entries = await readdir(path);
+    entries = readdirSync(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
   const foreign = entries.filter((entry) => !OWN_ENTRIES.has(entry) && !WORKER_PART.test(entry));
-  if (foreign.length > 0) throw new Error(`backend.blobCache.path: ${path} holds other files (${foreign.slice(0, 3).join(', ')}); give the blob cache a directory of its own`);
+  return foreign.length === 0 ? undefined : `${path} holds other files (${foreign.slice(0, 3).join(', ')}); give the blob cache a directory of its own`;
 }
 
 /** Creates the directory 0700, or tightens an existing one: it is the cache's own. */

@@ -15,6 +15,7 @@ import { checkRobotRealm } from '../backend/credentials.js';
 import { createKubernetesClient } from '../providers/kubernetes-client.js';
 import { probeBackend } from './backend-probe.js';
 import { configurationFindings } from './configuration-findings.js';
+import { blobCacheProblem } from './deployment-problems.js';
 import { inspectFilePlace } from './file-place.js';
 import { probeUpstream } from './upstream-probe.js';
 
@@ -34,6 +35,10 @@ export async function runChecks(config: GatewayConfig): Promise<CheckReport> {
   lines.push(await checkDatabase(config));
   const audit = checkAuditDestination(config);
   if (audit !== undefined) lines.push(audit);
+  if (config.backend.blobCache !== undefined) {
+    const problem = blobCacheProblem(config);
+    lines.push(problem === undefined ? { status: 'ok', what: 'blob cache', detail: `${config.backend.blobCache.path}, up to ${config.backend.blobCache.maxBytes} bytes` } : { status: 'FAIL', what: 'blob cache', detail: problem });
+  }
   lines.push({ what: 'backend', ...(await probeBackend(config.backend)) });
   if (config.backend.auth !== undefined) lines.push(await checkRobotRealm(config.backend));
   lines.push(await checkUpstream(config));

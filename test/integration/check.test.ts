@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -191,6 +191,18 @@ describe('check tells the truth', () => {
     const result = await check({ ...plain(), CG_DATABASE_URL: `sqlite://${file}` });
     assert.equal(result.status, 1);
     assert.match(result.stdout, /FAIL database\s+sqlite .*not-a-database\.db: .*not a database/);
+  });
+
+  it('a blob cache directory that holds other files: FAIL before serve would refuse it; its own directory: ok', async () => {
+    const shared = join(dir, 'shared-cache');
+    mkdirSync(shared);
+    writeFileSync(join(shared, 'notes.txt'), 'not the cache');
+    const refused = await check({ ...plain(), CG_BACKEND_BLOB_CACHE_PATH: shared, CG_BACKEND_BLOB_CACHE_MAX_BYTES: '1048576' });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stdout, /FAIL blob cache\s+.*shared-cache holds other files \(notes\.txt\)/);
+    const own = await check({ ...plain(), CG_BACKEND_BLOB_CACHE_PATH: join(dir, 'own-cache'), CG_BACKEND_BLOB_CACHE_MAX_BYTES: '1048576' });
+    assert.match(own.stdout, /ok\s+blob cache\s+.*own-cache, up to 1048576 bytes/);
+    assert.equal(existsSync(join(dir, 'own-cache')), false, 'check created the cache directory');
   });
 
   it('changes nothing on disk: no database, directory, journal or audit file appears, and an existing database is not touched', async () => {
