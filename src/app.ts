@@ -94,7 +94,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
 
   const store = new GatewayStore(database.db, database.dialect, database.reads);
   const facts = new AccessFactsCache(store);
-  const userTokens = new UserTokens(store, (hit) => metrics.tokenCache.inc({ result: hit ? 'hit' : 'miss' }));
+  const userTokens = new UserTokens(store, (hit) => metrics.tokenLookedUp(hit));
   const anonymousKey = await store.ensureSecret('anonymous-token-key', randomBytes(32).toString('base64'));
   const anonymousTokens = new AnonymousTokens(Buffer.from(anonymousKey, 'base64'));
 

@@ -5,23 +5,20 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheView } from '../caches/bounded-cache.js';
+import { RequestTallies } from './request-tallies.js';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  readonly httpRequests = new Counter({
-    name: 'cg_http_requests_total',
-    help: 'Requests answered, by route family, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-
-  readonly httpDuration = new Histogram({
-    name: 'cg_http_request_duration_seconds',
-    help: 'Time to answer a request, by route family',
-    labelNames: ['route'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-    registers: [this.registry],
+  /** Requests answered and their answer times: updated by every request, so kept as plain tallies (request-tallies.ts). */
+  readonly requests = new RequestTallies({
+    registry: this.registry,
+    requests: { name: 'cg_http_requests_total', help: 'Requests answered, by route family, method and status' },
+    durations: {
+      name: 'cg_http_request_duration_seconds',
+      help: 'Time to answer a request, by route family',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    },
   });
 
   readonly backendRequests = new Counter({
@@ -60,12 +57,15 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  readonly tokenCache = new Counter({
-    name: 'cg_token_cache_total',
-    help: 'User token lookups answered from memory (hit) or the database (miss)',
-    labelNames: ['result'] as const,
-    registers: [this.registry],
-  });
+  /** User token lookups by result: counted on every request with a token, added to cg_token_cache_total when scraped. */
+  private readonly tokenLookups = { hit: 0, miss: 0 };
+  private readonly tokenLookupsReported = { hit: 0, miss: 0 };
+
+  /** A user token was looked up: answered from memory (hit) or not. */
+  tokenLookedUp(hit: boolean): void {
+    if (hit) this.tokenLookups.hit += 1;
+    else this.tokenLookups.miss += 1;
+  }
 
   readonly logins = new Counter({
     name: 'cg_logins_total',
@@ -129,6 +129,19 @@ export class GatewayMetrics {
 
   constructor(options: { poolWaiting?: () => number } = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cg_' });
+    const [lookups, reported] = [this.tokenLookups, this.tokenLookupsReported];
+    new Counter({
+      name: 'cg_token_cache_total',
+      help: 'User token lookups answered from memory (hit) or the database (miss)',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const result of ['hit', 'miss'] as const) {
+          if (lookups[result] > reported[result]) this.inc({ result }, lookups[result] - reported[result]);
+          reported[result] = lookups[result];
+        }
+      },
+    });
     const poolWaiting = options.poolWaiting ?? (() => 0);
     this.databasePoolWaiting = new Gauge({
       name: 'cg_database_pool_waiting',

@@ -14,9 +14,6 @@ declare module 'fastify' {
   }
 }
 
-/** Label sets remembered; beyond (never with real routes), labels are made per request as before. */
-const MAX_LABEL_SETS = 10_000;
-
 const MANAGEMENT_ROUTES = new Set(['/repository_list', '/user_repository_mapping', '/update_hosts', '/host_repository_mapping', '/update_host_repositories']);
 
 function familyOf(request: FastifyRequest): string {
@@ -29,28 +26,11 @@ const metricsPlugin: FastifyPluginAsync<{ metrics: GatewayMetrics; exposeHere: b
   if (exposeHere) {
     app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   }
-  // Label objects are made once per (route, method, status) and per route, not per request.
-  const requestLabels = new Map<string, { route: string; method: string; status: string }>();
-  const durationLabels = new Map<string, { route: string }>();
   app.addHook('onResponse', (request, reply, done) => {
     const route = familyOf(request);
-    const key = `${route} ${request.method} ${reply.statusCode}`;
-    let labels = requestLabels.get(key);
-    if (labels === undefined) {
-      labels = { route, method: request.method, status: String(reply.statusCode) };
-      // Route families, methods and statuses are small fixed sets; unmatched paths share one family.
-      if (requestLabels.size < MAX_LABEL_SETS) requestLabels.set(key, labels);
-    }
-    let routeLabels = durationLabels.get(route);
-    if (routeLabels === undefined) {
-      routeLabels = { route };
-      if (durationLabels.size < MAX_LABEL_SETS) durationLabels.set(route, routeLabels);
-    }
-    const status = labels.status;
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(routeLabels, reply.elapsedTime / 1000);
+    metrics.requests.record(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
     if (request.loginLog !== undefined) metrics.logins.inc({ outcome: request.loginLog.outcome });
-    if (request.method === 'PUT' && MANAGEMENT_ROUTES.has(route)) metrics.managementUpdates.inc({ endpoint: route.slice(1), status });
+    if (request.method === 'PUT' && MANAGEMENT_ROUTES.has(route)) metrics.managementUpdates.inc({ endpoint: route.slice(1), status: String(reply.statusCode) });
     done();
   });
 };
