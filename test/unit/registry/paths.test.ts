@@ -20,6 +20,8 @@ const accepted: Array<[string, string, unknown]> = [
   ['referrers', `/v2/x/referrers/${digest}`, { kind: 'referrers', name: 'x', digest }],
   ['upload start', '/v2/x/blobs/uploads/', { kind: 'upload', name: 'x' }],
   ['upload session', '/v2/x/blobs/uploads/0a1b-2c', { kind: 'upload', name: 'x' }],
+  ['upload start without slash', '/v2/x/blobs/uploads', { kind: 'upload', name: 'x' }],
+  ['name with a component called blobs', '/v2/a/blobs/uploads/b/blobs/uploads', { kind: 'upload', name: 'a/blobs/uploads/b' }],
 ];
 
 const refused: Array<[string, string, string, number]> = [
@@ -43,9 +45,64 @@ const refused: Array<[string, string, string, number]> = [
   ['blob by tag', '/v2/a/blobs/latest', 'DIGEST_INVALID', 400],
   ['no endpoint', '/v2/a/b', 'NOT_FOUND', 404],
   ['bare name', '/v2/alpine', 'NOT_FOUND', 404],
+  ['endpoint without a name', '/v2/manifests/latest', 'NOT_FOUND', 404],
+  ['a segment named after an Object property', '/v2/a/constructor/latest', 'NOT_FOUND', 404],
 ];
 
+/**
+ * CNCF Distribution's route regexes (registry/api/v2/routes.go), tried in the order the gateway
+ * gives them precedence: what parseRegistryPath's one-pass matcher must agree with.
+ */
+const DISTRIBUTION_ROUTES: ReadonlyArray<[string, RegExp]> = [
+  ['upload', /^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/],
+  ['manifest', /^\/v2\/(.+)\/manifests\/([^/]+)$/],
+  ['blob', /^\/v2\/(.+)\/blobs\/([^/]+)$/],
+  ['tags', /^\/v2\/(.+)\/tags\/list$/],
+  ['referrers', /^\/v2\/(.+)\/referrers\/([^/]+)$/],
+];
+
+function routeByRegex(path: string): { kind: string; name: string; last: string } | undefined {
+  for (const [kind, regex] of DISTRIBUTION_ROUTES) {
+    const match = regex.exec(path);
+    if (match !== null) return { kind, name: match[1] ?? '', last: match[2] ?? '' };
+  }
+  return undefined;
+}
+
+/** What parseRegistryPath made of a path, or the error code it refused it with. */
+function outcomeOf(path: string): unknown {
+  try {
+    return parseRegistryPath(path);
+  } catch (error) {
+    return error instanceof RegistryError ? error.code : String(error);
+  }
+}
+
 describe('parseRegistryPath', () => {
+  it('finds the endpoint, name and argument the route regexes find (property)', () => {
+    const segment = fc.oneof(
+      fc.constantFrom('', 'manifests', 'blobs', 'uploads', 'tags', 'list', 'referrers', 'a', 'b-c', 'v2', 'constructor', '__proto__', digest, 'latest'),
+      fc.string({ maxLength: 6 }),
+    );
+    fc.assert(
+      fc.property(fc.array(segment, { maxLength: 7 }), fc.boolean(), (segments, leadingV2) => {
+        const path = `${leadingV2 ? '/v2/' : '/'}${segments.join('/')}`;
+        const outcome = outcomeOf(path) as { kind?: string; name?: string; reference?: string; digest?: string } | string;
+        const expected = routeByRegex(path);
+        if (typeof outcome === 'object' && outcome.kind !== 'base' && outcome.kind !== 'catalog') {
+          assert.ok(expected !== undefined, `${path}: parsed as ${JSON.stringify(outcome)}, no route regex matches`);
+          assert.equal(outcome.kind, expected.kind, path);
+          assert.equal(outcome.name, expected.name, path);
+          if (outcome.reference !== undefined || outcome.digest !== undefined) assert.equal(outcome.reference ?? outcome.digest, expected.last, path);
+        }
+        // Refused as no endpoint exactly when no route regex matches (path tricks are refused first, whatever they match).
+        if (outcome === 'NOT_FOUND') assert.equal(expected, undefined, `${path}: NOT_FOUND, but the ${expected?.kind} route matches`);
+        if (expected === undefined) assert.ok(typeof outcome === 'string' || outcome.kind === 'base' || outcome.kind === 'catalog', `${path}: matched no route regex`);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   for (const [rule, path, expected] of accepted) {
     it(`accepts ${rule}`, () => assert.deepEqual(parseRegistryPath(path), expected));
   }
