@@ -26,16 +26,26 @@ export type Decision =
   | { readonly outcome: 'deny'; readonly reason: DenyReason; readonly answer: 'challenge' | 'name-unknown' | 'denied' };
 
 const NO_FACTS: AccessFacts = { repository: undefined, callerMapped: false };
+const NO_ACTIONS: readonly RepositoryAction[] = [];
+
+/** Grants are answered on every request: one frozen object per reason instead of a new one each time. */
+const GRANTS = {
+  public: Object.freeze({ outcome: 'grant', reason: 'public' }),
+  mapped: Object.freeze({ outcome: 'grant', reason: 'mapped' }),
+  provider: Object.freeze({ outcome: 'grant', reason: 'provider' }),
+  authenticated: Object.freeze({ outcome: 'grant', reason: 'authenticated' }),
+  listing: Object.freeze({ outcome: 'grant', reason: 'listing' }),
+} as const satisfies Record<Extract<Decision, { outcome: 'grant' }>['reason'], Decision>;
 
 export function decideAccess(identity: Identity, required: RequiredAccess, facts: AccessFacts = NO_FACTS): Decision {
   switch (required.type) {
     case 'registry':
-      if (required.name === 'catalog') return { outcome: 'grant', reason: 'listing' };
+      if (required.name === 'catalog') return GRANTS.listing;
       // `GET /v2/` is how clients learn they must fetch a token; even the anonymous token counts.
       if (identity.kind === 'anonymous' && !identity.withToken) {
         return { outcome: 'deny', reason: 'credentials-required', answer: 'challenge' };
       }
-      return { outcome: 'grant', reason: 'authenticated' };
+      return GRANTS.authenticated;
     case 'repository':
       return decideRepository(identity, required.actions, facts);
     default:
@@ -45,7 +55,7 @@ export function decideAccess(identity: Identity, required: RequiredAccess, facts
 
 function decideRepository(identity: Identity, actions: readonly RepositoryAction[], facts: AccessFacts): Decision {
   const repository = facts.repository;
-  const granted = facts.providerActions ?? [];
+  const granted = facts.providerActions ?? NO_ACTIONS;
   // Pull comes from the repository list (public, or mapped to this caller) or from the provider.
   const pullBy =
     repository !== undefined && !repository.authRequired
@@ -57,7 +67,7 @@ function decideRepository(identity: Identity, actions: readonly RepositoryAction
           : undefined;
   if (pullBy === undefined) return unseen(identity, repository !== undefined);
   const missing = actions.find((action) => action !== 'pull' && !granted.includes(action));
-  if (missing === undefined) return { outcome: 'grant', reason: actions.length > 1 ? 'provider' : pullBy };
+  if (missing === undefined) return GRANTS[actions.length > 1 ? 'provider' : pullBy];
   // Anonymous callers are asked to log in: a user may be granted what they are not.
   return { outcome: 'deny', reason: missing === 'delete' ? 'delete-not-granted' : 'push-not-granted', answer: identity.kind === 'anonymous' ? 'challenge' : 'denied' };
 }

@@ -28,12 +28,37 @@ declare module 'fastify' {
  * `{"token":"unauthenticated"}` sends it back as its bearer token. smart_proxy_container_gateway
  * treats both as an anonymous caller who has done the token dance; so does the gateway.
  */
-const KATELLO_PLACEHOLDERS: ReadonlySet<string> = new Set(['unauthenticated', 'unauthorized']);
+function isKatelloPlaceholder(token: string): boolean {
+  // Compared only with strings of their own length: no hashing of every token presented.
+  return token === 'unauthenticated' || token === 'unauthorized';
+}
 
+/** token68 (RFC 7235 §2.1) characters, by character code: A–Z a–z 0–9 - . _ ~ + / (then `=` padding). */
+const TOKEN68 = new Uint8Array(128);
+for (const character of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/') TOKEN68[character.charCodeAt(0)] = 1;
+const SPACE = 0x20;
+const EQUALS = 0x3d;
+
+/**
+ * The token of an `Authorization: Bearer <token68>` header ("Bearer" in any case, spaces around
+ * the token allowed), or undefined. A scan rather than a regex: this runs on every request.
+ */
 export function bearerTokenOf(authorization: string | undefined): string | undefined {
-  if (authorization === undefined || authorization.length > MAX_TOKEN_LENGTH) return undefined;
-  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
-  return match?.[1];
+  if (authorization === undefined || authorization.length > MAX_TOKEN_LENGTH || authorization.length < 8) return undefined;
+  for (let index = 0; index < 6; index += 1) {
+    // Lower-cased by setting bit 0x20: only 'B' and 'b' (and so on) become 'b'.
+    if ((authorization.charCodeAt(index) | 0x20) !== 'bearer'.charCodeAt(index)) return undefined;
+  }
+  let index = 6;
+  if (authorization.charCodeAt(index) !== SPACE) return undefined;
+  while (authorization.charCodeAt(index) === SPACE) index += 1;
+  const start = index;
+  for (let code = authorization.charCodeAt(index); code < 128 && TOKEN68[code] === 1; code = authorization.charCodeAt(index)) index += 1;
+  if (index === start) return undefined;
+  while (authorization.charCodeAt(index) === EQUALS) index += 1;
+  const end = index;
+  while (authorization.charCodeAt(index) === SPACE) index += 1;
+  return index === authorization.length ? authorization.slice(start, end) : undefined;
 }
 
 export interface IdentityDependencies {
@@ -56,7 +81,7 @@ export function createIdentityResolver(deps: IdentityDependencies) {
       return deps.knownHosts.ensureKnown(uuid).then(() => ({ kind: 'host', uuid }));
     }
     if (certificate.kind === 'ignored') request.certificateIgnored = certificate.reason;
-    const anonymousToken = anonymousForm && token !== undefined && (KATELLO_PLACEHOLDERS.has(token) || deps.anonymousTokens.verify(token, at));
+    const anonymousToken = anonymousForm && token !== undefined && (isKatelloPlaceholder(token) || deps.anonymousTokens.verify(token, at));
     return anonymousToken ? ANONYMOUS_WITH_TOKEN : ANONYMOUS;
   }
 
@@ -64,7 +89,7 @@ export function createIdentityResolver(deps: IdentityDependencies) {
   return function resolveIdentity(request: FastifyRequest): Identity | Promise<Identity> {
     const at = now();
     const token = bearerTokenOf(request.headers.authorization);
-    const anonymousForm = token !== undefined && (AnonymousTokens.isAnonymousForm(token) || KATELLO_PLACEHOLDERS.has(token));
+    const anonymousForm = token !== undefined && (AnonymousTokens.isAnonymousForm(token) || isKatelloPlaceholder(token));
     if (token === undefined || anonymousForm) return afterUserToken(request, undefined, token, anonymousForm, at);
     if (GatewayTokens.looksLikeJwt(token)) {
       const verified = deps.gatewayTokens.verify(token, at);

@@ -42,11 +42,12 @@ export function serveBlob(name: string, digest: string, request: FastifyRequest,
   const cache = deps.blobs.cache;
   const cacheable = cache !== undefined && cache.canHold(digest) && CONDITIONAL_HEADERS.every((header) => request.headers[header] === undefined);
   if (request.method === 'HEAD') return headBlob(name, digest, request, reply, deps, cacheable ? cache : undefined);
-  // The backend request this GET stands for, worked out once for every path below.
-  const get: BlobGet = { pathAndQuery: `/v2/${name}/blobs/${digest}`, headers: forwardedHeaders(request) };
+  const pathAndQuery = `/v2/${name}/blobs/${digest}`;
   // Redirect mode: a redirect remembered for this very request is the answer, at once.
-  const remembered = rememberedRedirect(deps, `GET ${get.pathAndQuery}`, get.headers);
+  const remembered = rememberedRedirect(deps, 'GET', pathAndQuery, request.headers);
   if (remembered !== undefined) return relayWithoutBody(remembered, reply);
+  // The backend request this GET stands for, worked out once for every path below.
+  const get: BlobGet = { pathAndQuery, headers: forwardedHeaders(request) };
   return cacheable ? serveCacheable(name, digest, get, request, reply, deps, cache) : streamShared(get, reply, deps);
 }
 
@@ -57,7 +58,7 @@ interface BlobGet {
 }
 
 async function serveCacheable(name: string, digest: string, get: BlobGet, request: FastifyRequest, reply: FastifyReply, deps: BlobDeps, cache: BlobCache): Promise<unknown> {
-  const answered = await recordingRedirect(deps, `GET ${get.pathAndQuery}`, get.headers, () => serveThroughCache(name, digest, get, request, reply, deps, cache));
+  const answered = await recordingRedirect(deps, 'GET', get.pathAndQuery, get.headers, () => serveThroughCache(name, digest, get, request, reply, deps, cache));
   if (answered === 'not-cached') return streamShared(get, reply, deps);
   return answered === 'answered' ? reply : relayWithoutBody(answered, reply);
 }
@@ -221,7 +222,7 @@ async function streamShared(get: BlobGet, reply: FastifyReply, deps: BlobDeps): 
   const url = deps.backend.location.urlOf(pathAndQuery);
   let result: Awaited<ReturnType<typeof streamContent>>;
   try {
-    result = await recordingRedirect(deps, `GET ${pathAndQuery}`, headers, () =>
+    result = await recordingRedirect(deps, 'GET', pathAndQuery, headers, () =>
       deps.blobs.streams.run(
         sharedReadKey('GET', url, headers, 0),
         client,

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
 import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
-import { acceptSet } from '../backend/coalescing/read-key.js';
+import { acceptSetId } from '../backend/coalescing/read-key.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
@@ -49,43 +49,40 @@ export function fetchFromBackend(
   options: { method?: 'GET' | 'HEAD' | undefined },
 ): ContentOutcome | Promise<ContentOutcome> {
   const method = options.method ?? (request.method === 'HEAD' ? 'HEAD' : 'GET');
+  const remembered = rememberedRedirect(deps, method, pathAndQuery, request.headers);
+  if (remembered !== undefined) return remembered;
   const headers = forwardedHeaders(request);
   // A client that leaves cancels the backend call through its connection.
-  return throughRedirectCache(deps, `${method} ${pathAndQuery}`, headers, () =>
+  return recordingRedirect(deps, method, pathAndQuery, headers, () =>
     fetchContent(deps.backend, deps.delivery, { method, pathAndQuery, headers, maxBytes: MAX_MANIFEST_BYTES, cancelWhenClosed: reply.raw, notFoundCode, shared: true }),
   );
 }
 
 export type Redirect = Extract<ContentOutcome, { kind: 'redirect' }>;
 
+/** What of a request's headers selects the backend's redirect: the client's own headers or those forwarded (the same values). */
+type RedirectSelectors = Readonly<{ accept?: string | undefined; range?: string | undefined }>;
+
 /** Redirect mode: the redirect the backend gave for the same request moments ago, if any. */
-export function rememberedRedirect(deps: ContentDeps, request: string, headers: Record<string, string>): Redirect | undefined {
+export function rememberedRedirect(deps: ContentDeps, method: string, pathAndQuery: string, headers: RedirectSelectors): Redirect | undefined {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return undefined;
-  const remembered = deps.redirectCache.get(redirectKey(request, headers), Date.now());
+  const remembered = deps.redirectCache.get(redirectKey(method, pathAndQuery, headers), Date.now());
   return remembered === undefined ? undefined : { kind: 'redirect', status: remembered.status, location: remembered.location };
 }
 
-function redirectKey(request: string, headers: Record<string, string>): string {
-  // Accept as a set of types, as shared reads and the manifest cache compare it.
-  return `${request}#${headers.accept === undefined ? '' : acceptSet(headers.accept)}#${headers.range ?? ''}`;
+/** Accept as a set of types, as shared reads and the manifest cache compare it, named by a short number: this key is hashed on every request. */
+function redirectKey(method: string, pathAndQuery: string, headers: RedirectSelectors): string {
+  return `${method} ${pathAndQuery}#${headers.accept === undefined ? '' : acceptSetId(headers.accept)}#${headers.range ?? ''}`;
 }
 
-/**
- * Redirect mode: a redirect the backend gave for the same request moments ago is handed out
- * again without asking it (backend.redirectCacheSeconds), synchronously; anything else is fetched.
- */
-export function throughRedirectCache<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): T | Redirect | Promise<T | Redirect> {
-  return rememberedRedirect(deps, request, headers) ?? recordingRedirect(deps, request, headers, fetch);
-}
-
-/** The fetching half of throughRedirectCache, for a caller that looked the request up already: a redirect it answers is remembered. */
-export function recordingRedirect<T>(deps: ContentDeps, request: string, headers: Record<string, string>, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
+/** The fetching half of the redirect cache, for a caller that looked the request up already: a redirect it answers is remembered. */
+export function recordingRedirect<T>(deps: ContentDeps, method: string, pathAndQuery: string, headers: RedirectSelectors, fetch: () => Promise<T | Redirect>): Promise<T | Redirect> {
   if (deps.delivery.mode !== 'redirect' || !deps.redirectCache.enabled) return fetch();
   const now = Date.now();
   return fetch().then((outcome) => {
     const redirect = outcome as Partial<Redirect> | null;
     if (typeof redirect === 'object' && redirect !== null && redirect.kind === 'redirect' && redirect.status !== undefined && redirect.location !== undefined) {
-      deps.redirectCache.set(redirectKey(request, headers), redirect.status, redirect.location, now);
+      deps.redirectCache.set(redirectKey(method, pathAndQuery, headers), redirect.status, redirect.location, now);
     }
     return outcome;
   });

@@ -66,7 +66,10 @@ export class GatewayTokens implements HasCaches {
 
   /** True for a compact JWS whose header names one of our algorithms; other tokens are Katello's or anonymous. */
   static looksLikeJwt(token: string): boolean {
-    return token.startsWith('eyJ') && token.split('.').length === 3;
+    // Exactly two dots, found without splitting the token into pieces on every request.
+    const first = token.indexOf('.');
+    const second = first === -1 ? -1 : token.indexOf('.', first + 1);
+    return token.startsWith('eyJ') && second !== -1 && token.indexOf('.', second + 1) === -1;
   }
 
   async issue(identity: UserIdentity, access: readonly AccessEntry[], audience: string, nowMs: number): Promise<IssuedToken> {

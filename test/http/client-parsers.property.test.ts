@@ -94,6 +94,17 @@ describe('client-reachable parsers, pure (property)', () => {
     );
   });
 
+  it('bearerTokenOf finds the token RFC 6750 §2.1 (b64token, "Bearer" in any case) finds', () => {
+    const rfc6750 = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+    const spaced = fc.tuple(fc.constantFrom('Bearer', 'bearer', 'BEARER', 'BeArEr', 'Bearer2', 'Bear'), fc.constantFrom('', ' ', '  ', '\t'), requestText(40), fc.constantFrom('', '=', '==', ' ', '= ', ' x')).map((parts) => parts.join(''));
+    fc.assert(
+      fc.property(fc.oneof(authorizationValue, spaced), (value) => {
+        assert.equal(bearerTokenOf(value), rfc6750.exec(value)?.[1], JSON.stringify(value));
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
   it('certificate headers: normalisePem, certificateHeaderProblem and the reader never throw', () => {
     const trusted = new BlockList();
     trusted.addAddress('127.0.0.1');

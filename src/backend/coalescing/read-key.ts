@@ -17,13 +17,41 @@ export function sharedReadKey(method: string, url: URL, headers: Readonly<Record
 /** Clients send a handful of distinct Accept values, each thousands of times: normalized once each. */
 const normalizedAccepts = new Map<string, string>();
 const MAX_REMEMBERED_ACCEPTS = 256;
+/**
+ * The last Accept value normalized: most requests repeat it, and comparing a fresh header string
+ * with it costs less than hashing the fresh string for the map.
+ */
+let lastAccept: string | undefined;
+let lastNormalized = '';
 
 export function acceptSet(accept: string): string {
-  const known = normalizedAccepts.get(accept);
-  if (known !== undefined) return known;
-  const normalized = [...new Set(accept.split(',').map((type) => type.trim().toLowerCase()).filter((type) => type !== ''))].sort().join(',');
-  // A client inventing Accept values gets them normalized each time, never a growing map.
-  if (normalizedAccepts.size >= MAX_REMEMBERED_ACCEPTS) normalizedAccepts.clear();
-  normalizedAccepts.set(accept, normalized);
+  if (accept === lastAccept) return lastNormalized;
+  let normalized = normalizedAccepts.get(accept);
+  if (normalized === undefined) {
+    normalized = [...new Set(accept.split(',').map((type) => type.trim().toLowerCase()).filter((type) => type !== ''))].sort().join(',');
+    // A client inventing Accept values gets them normalized each time, never a growing map.
+    if (normalizedAccepts.size >= MAX_REMEMBERED_ACCEPTS) normalizedAccepts.clear();
+    normalizedAccepts.set(accept, normalized);
+  }
+  lastAccept = accept;
+  lastNormalized = normalized;
   return normalized;
+}
+
+/** Short, stable names for Accept sets, for cache keys hashed on every request. */
+const acceptSetIds = new Map<string, number>();
+/** Never reused: after the map is cleared, a set gets a new id rather than another set's old one. */
+let nextAcceptSetId = 1;
+
+/** A number naming this Accept value's set of types (equal sets, equal numbers) while this process runs. */
+export function acceptSetId(accept: string): number {
+  const set = acceptSet(accept);
+  let id = acceptSetIds.get(set);
+  if (id === undefined) {
+    if (acceptSetIds.size >= MAX_REMEMBERED_ACCEPTS) acceptSetIds.clear();
+    id = nextAcceptSetId;
+    nextAcceptSetId += 1;
+    acceptSetIds.set(set, id);
+  }
+  return id;
 }
