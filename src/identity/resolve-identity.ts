@@ -49,16 +49,22 @@ export function bearerTokenOf(authorization: string | undefined): string | undef
     // Lower-cased by setting bit 0x20: only 'B' and 'b' (and so on) become 'b'.
     if ((authorization.charCodeAt(index) | 0x20) !== 'bearer'.charCodeAt(index)) return undefined;
   }
+  // Every read below stays inside the string (past its end V8 would leave optimized code).
+  const length = authorization.length;
   let index = 6;
   if (authorization.charCodeAt(index) !== SPACE) return undefined;
-  while (authorization.charCodeAt(index) === SPACE) index += 1;
+  while (index < length && authorization.charCodeAt(index) === SPACE) index += 1;
   const start = index;
-  for (let code = authorization.charCodeAt(index); code < 128 && TOKEN68[code] === 1; code = authorization.charCodeAt(index)) index += 1;
+  while (index < length && isToken68(authorization.charCodeAt(index))) index += 1;
   if (index === start) return undefined;
-  while (authorization.charCodeAt(index) === EQUALS) index += 1;
+  while (index < length && authorization.charCodeAt(index) === EQUALS) index += 1;
   const end = index;
-  while (authorization.charCodeAt(index) === SPACE) index += 1;
-  return index === authorization.length ? authorization.slice(start, end) : undefined;
+  while (index < length && authorization.charCodeAt(index) === SPACE) index += 1;
+  return index === length ? authorization.slice(start, end) : undefined;
+}
+
+function isToken68(code: number): boolean {
+  return code < 128 && TOKEN68[code] === 1;
 }
 
 export interface IdentityDependencies {
