@@ -275,6 +275,9 @@ async function openBlobCache(settings: BlobCacheSettings, workers: number, log: 
       metrics.blobCacheFills.inc({ outcome });
       if (outcome === 'failed') log.warn({ digest, reason }, 'a blob download into the cache failed; nothing of it was kept');
     },
+    fillsPaused: (reason, until) => {
+      log.warn({ reason, until: new Date(until).toISOString() }, 'the blob cache could not write to its disk: blobs are served straight from the backend until then, and cached ones from the cache');
+    },
   });
   metrics.showBlobCache(() => cache.usage);
   return cache;

@@ -19,6 +19,12 @@ import { ConfirmedBlobs } from './confirmed-blobs.js';
 /** How long a backend's "this repository holds this blob" is believed. */
 export const CONFIRMATION_TTL_MS = 5 * 60 * 1000;
 
+/**
+ * After the disk failed a fill (full, read-only, failing), blobs go straight through for this
+ * long before a fill is tried again: a broken cache must cost a warning, not the downloads.
+ */
+export const FILL_PAUSE_MS = 60 * 1000;
+
 export interface BlobCacheSettings {
   readonly path: string;
   readonly maxBytes: number;
@@ -29,19 +35,29 @@ export type FillOutcome = 'cached' | 'failed' | 'declined';
 export interface BlobCacheEvents {
   /** A fill ended; `reason` says why a failed one failed. */
   fillSettled(outcome: FillOutcome, digest: string, reason?: string): void;
+  /** The disk failed a fill: no fill is started until `until` (ms since the epoch). */
+  fillsPaused(reason: string, until: number): void;
 }
 
 export class BlobCache implements HasCaches {
   private readonly fills = new Map<string, BlobFill>();
   readonly confirmed = new ConfirmedBlobs(CONFIRMATION_TTL_MS);
+  /** No fill is started before this time (ms since the epoch): the disk failed the last one. */
+  private fillsPausedUntil = 0;
 
   private constructor(
     private readonly store: BlobStore,
     private readonly events: BlobCacheEvents,
+    private readonly now: () => number,
   ) {}
 
-  static async open(settings: BlobCacheSettings, log: BlobStoreLog, events: BlobCacheEvents): Promise<BlobCache> {
-    return new BlobCache(await BlobStore.open(settings.path, settings.maxBytes, log), events);
+  static async open(settings: BlobCacheSettings, log: BlobStoreLog, events: BlobCacheEvents, now: () => number = Date.now): Promise<BlobCache> {
+    return new BlobCache(await BlobStore.open(settings.path, settings.maxBytes, log), events, now);
+  }
+
+  /** Whether a new fill may start: not while the disk is recovering from a failed one. */
+  get fillsAllowed(): boolean {
+    return this.now() >= this.fillsPausedUntil;
   }
 
   get caches(): readonly CacheView[] {
@@ -76,9 +92,13 @@ export class BlobCache implements HasCaches {
   /** Starts a download of this blob into the cache for `repository` (the caller makes the backend call). */
   startFill(digest: string, repository: string): BlobFill {
     const fill = new BlobFill(digest, repository, this.store, {
-      settled: (settled, outcome, reason) => {
+      settled: (settled, outcome, reason, local) => {
         if (this.fills.get(digest) === settled) this.fills.delete(digest);
         this.events.fillSettled(outcome, digest, reason);
+        if (local === true) {
+          this.fillsPausedUntil = this.now() + FILL_PAUSE_MS;
+          this.events.fillsPaused(reason ?? 'the disk failed', this.fillsPausedUntil);
+        }
       },
     });
     this.fills.set(digest, fill);

@@ -27,14 +27,26 @@ type FillState = 'deciding' | 'filling' | 'verified' | 'failed' | 'declined';
 /** Backend bytes held while the disk catches up, per download. */
 const SINK_BUFFER_BYTES = 4 * 1024 * 1024;
 
-/** Why a fill failed, for the log; its clients are cut off either way. */
+/** Why a fill failed, for the log. */
 export class FillFailed extends Error {
   override readonly name = 'FillFailed';
+
+  constructor(
+    message: string,
+    /**
+     * The local disk failed (a file could not be created, written or kept), not the download:
+     * the blob itself is fine, so a client that has been sent nothing yet can be served
+     * straight from the backend instead.
+     */
+    readonly local = false,
+  ) {
+    super(message);
+  }
 }
 
 export interface FillEvents {
-  /** The fill is over (verified and published, failed or declined): it may be forgotten. */
-  settled(fill: BlobFill, outcome: 'cached' | 'failed' | 'declined', reason?: string): void;
+  /** The fill is over (verified and published, failed or declined): it may be forgotten. `local`: the disk failed, not the download. */
+  settled(fill: BlobFill, outcome: 'cached' | 'failed' | 'declined', reason?: string, local?: boolean): void;
 }
 
 export class BlobFill {
@@ -79,6 +91,11 @@ export class BlobFill {
 
   get blobSize(): number {
     return this.size;
+  }
+
+  /** The local disk failed this fill (the download itself may be fine). */
+  get failedOnDisk(): boolean {
+    return this.failure?.local === true;
   }
 
   /**
@@ -140,7 +157,7 @@ export class BlobFill {
             done();
           },
           (error: Error) => {
-            this.fail(`creating the cache file failed: ${error.message}`);
+            this.fail(`creating the cache file failed: ${error.message}`, true);
             this.decide(false);
             done(error);
           },
@@ -148,7 +165,14 @@ export class BlobFill {
       },
       writev: (chunks, done) => {
         const buffers = chunks.map(({ chunk }) => chunk as Buffer);
-        this.write(buffers).then(() => done(), done);
+        this.write(buffers).then(
+          () => done(),
+          (error: Error) => {
+            // The file would not take the bytes (a full or failing disk), as opposed to a download that went wrong.
+            if (!(error instanceof FillFailed)) this.fail(`writing the cache file failed: ${error.message}`, true);
+            done(error);
+          },
+        );
       },
       final: (done) => {
         this.backendDone = true;
@@ -244,20 +268,20 @@ export class BlobFill {
         this.dropHandleUser();
       },
       (error: Error) => {
-        this.events.settled(this, 'failed', `keeping the verified blob failed: ${error.message}`);
+        this.events.settled(this, 'failed', `keeping the verified blob failed: ${error.message}`, true);
         this.dropHandleUser();
       },
     );
     return undefined;
   }
 
-  private fail(reason: string): void {
+  private fail(reason: string, local = false): void {
     if (this.state !== 'filling') return;
     this.state = 'failed';
-    this.failure = new FillFailed(reason);
+    this.failure = new FillFailed(reason, local);
     this.wake();
     this.discardFile();
-    this.events.settled(this, 'failed', reason);
+    this.events.settled(this, 'failed', reason, local);
     if (this.temporary !== undefined) this.dropHandleUser();
   }
 

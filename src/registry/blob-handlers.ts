@@ -13,7 +13,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BlobCache } from '../blob-cache/blob-cache.js';
-import type { BlobFill } from '../blob-cache/blob-fill.js';
+import { FillFailed, type BlobFill } from '../blob-cache/blob-fill.js';
 import { decideRange } from '../blob-cache/byte-range.js';
 import { sendBytes, wholeFile, type ByteSource } from '../blob-cache/send-bytes.js';
 import { sharedReadKey } from '../backend/coalescing/read-key.js';
@@ -93,6 +93,8 @@ async function serveThroughCache(name: string, digest: string, get: BlobGet, req
   if (request.headers.range !== undefined) return 'not-cached';
   const underway = cache.fillOf(digest);
   if (underway !== undefined) return readUnderway(underway, name, digest, request, reply, deps, cache);
+  // The disk failed a fill a moment ago: straight from the backend until it is tried again.
+  if (!cache.fillsAllowed) return 'not-cached';
   return startFill(name, digest, get, reply, deps, cache);
 }
 
@@ -104,8 +106,7 @@ async function readUnderway(fill: BlobFill, name: string, digest: string, reques
     // For the repository that started it, the backend's answer to the fill is the confirmation.
     if (fill.repository !== name) await confirmHeld(name, digest, reply, deps, cache);
     if (!(await fill.decided())) return 'not-cached';
-    await sendFromFill(fill, digest, reply);
-    return 'answered';
+    return await sendFromFill(fill, digest, reply);
   } finally {
     done();
   }
@@ -134,11 +135,10 @@ async function startFill(name: string, digest: string, get: BlobGet, reply: Fast
     // Observed now: the download may fail before the fill is decided (the cache file is still
     // being created); its failure is read below, or reaches every reader through the fill.
     streaming.catch(() => undefined);
-    if (await fill.decided()) {
-      await sendFromFill(fill, digest, reply);
-      return 'answered';
-    }
+    // When the disk fails the fill before this client got a byte, it is served straight from the backend.
+    if (await fill.decided()) return await sendFromFill(fill, digest, reply);
     const outcome = await streaming.catch((error: unknown) => {
+      if (!reply.sent && fill.failedOnDisk) return 'not-cached' as const;
       // Once the bytes have started, the only honest signal left is a cut connection.
       if (!reply.sent) throw error;
       reply.raw.destroy();
@@ -189,11 +189,18 @@ async function sendFromCache(source: ByteSource, size: number, digest: string, r
   return sendOrCut(source, range.start, range.end, reply, 206, headers);
 }
 
-/** The whole blob from a download under way. */
-async function sendFromFill(fill: BlobFill, digest: string, reply: FastifyReply): Promise<void> {
+/**
+ * The whole blob from a download under way; 'not-cached' when the disk failed the fill before
+ * this client was sent anything (it is then served straight from the backend).
+ */
+async function sendFromFill(fill: BlobFill, digest: string, reply: FastifyReply): Promise<'answered' | 'not-cached'> {
   const { source, release } = fill.reader();
   try {
     await sendOrCut(source, 0, fill.blobSize - 1, reply, 200, blobHeaders(digest, fill.blobSize));
+    return 'answered';
+  } catch (error) {
+    if (error instanceof FillFailed && error.local && !reply.sent) return 'not-cached';
+    throw error;
   } finally {
     release();
   }
@@ -204,6 +211,8 @@ async function sendOrCut(source: ByteSource, start: number, end: number, reply: 
     const outcome = await sendBytes(source, start, end, { connection: reply.raw, open: () => openResponse(reply, status, headers) });
     if (outcome === 'sent') reply.raw.end();
   } catch (error) {
+    // A disk that failed the fill before anything was sent: the caller serves it another way.
+    if (error instanceof FillFailed && error.local && !reply.sent) throw error;
     // Nothing sent yet: a proper error answer. Once bytes went out, a download that failed (or a
     // file that could not be read) must not look whole to the client: the connection is cut.
     // The reason (a file path, a digest mismatch) is for the log, not for the client.

@@ -9,11 +9,12 @@
  * a corrupted or truncated download is neither kept nor delivered whole, and is fetched again next
  * time; an evicted blob is fetched again; a restarted gateway serves its cached blobs (one HEAD to
  * confirm, no download), from files only its user can read; a download every client walked away from
- * is abandoned and leaves nothing behind.
+ * is abandoned and leaves nothing behind; a disk that cannot take a blob leaves its download to come
+ * straight from the backend, and pauses fills.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -291,6 +292,37 @@ describe('the blob cache', () => {
     await until('the backend download was abandoned', () => proxy.calls.find((call) => call.url === path)?.aborted === true);
     held.open();
     await until('no partial file left', () => readdirSync(join(cacheDir, 'partial')).length === 0);
+  });
+
+  it('a disk that cannot take a blob costs a warning, not the download: it comes straight from the backend, and fills pause', async () => {
+    const layer = big(images.other);
+    const path = `/v2/team/other/blobs/${layer.digest}`;
+    assert.ok(!cachedFiles().includes(layer.digest.slice('sha256:'.length)));
+    // Where partial files are created, a file instead of a directory: even root cannot create one there.
+    const partial = join(cacheDir, 'partial');
+    rmSync(partial, { recursive: true, force: true });
+    writeFileSync(partial, '');
+    try {
+      const failedBefore = await metric('cg_blob_cache_fills_total', 'outcome="failed"');
+      const first = await download(path);
+      assert.equal(first.status, 200);
+      assert.ok(first.complete);
+      assert.equal(sha256(first.body), layer.digest);
+      assert.equal(await metric('cg_blob_cache_fills_total', 'outcome="failed"'), failedBefore + 1, 'the fill was tried once, and failed');
+      const afterFirst = backendCalls('GET', path);
+
+      // Within the pause no fill is tried: the blob streams straight through again.
+      const second = await download(path);
+      assert.equal(second.status, 200);
+      assert.ok(second.complete);
+      assert.equal(sha256(second.body), layer.digest);
+      assert.equal(await metric('cg_blob_cache_fills_total', 'outcome="failed"'), failedBefore + 1, 'no second fill was tried');
+      assert.equal(backendCalls('GET', path), afterFirst + 1, 'one straight download, no fill');
+      assert.ok(!cachedFiles().includes(layer.digest.slice('sha256:'.length)), 'nothing was kept');
+    } finally {
+      rmSync(partial, { force: true });
+      mkdirSync(partial, { mode: 0o700 });
+    }
   });
 
   const abandonable = (path: string) => abandonableGet(`${gateway.url}${path}`, { authorization: `Bearer ${token}` }, gatewaySockets);

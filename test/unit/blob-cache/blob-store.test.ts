@@ -1,6 +1,7 @@
 /**
  * BlobStore and BlobFill (src/blob-cache/) on a real temporary directory: what is kept, what is
- * never kept, what readers of a growing file may see, and what a restart finds.
+ * never kept, what readers of a growing file may see, what a restart finds, and what a failing disk
+ * changes.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -9,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
+import { BlobCache, FILL_PAUSE_MS } from '../../../src/blob-cache/blob-cache.js';
 import { BlobFill } from '../../../src/blob-cache/blob-fill.js';
 import { BlobStore } from '../../../src/blob-cache/blob-store.js';
 import { sendBytes } from '../../../src/blob-cache/send-bytes.js';
+import { until } from '../../support/held-requests.js';
 
 const quiet = { warn: () => undefined, info: () => undefined };
 const digestOf = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -178,5 +181,41 @@ describe('BlobStore and BlobFill', () => {
     for (const digest of [`sha256:${'A'.repeat(64)}`, `sha256:${'a'.repeat(63)}`, 'sha256:../../etc/passwd', `md5:${'a'.repeat(32)}`, `sha256:${'a'.repeat(64)}/x`]) {
       assert.equal(BlobStore.canHold(digest), false, digest);
     }
+  });
+
+  it('a disk that fails a write fails the fill as the disk\'s fault, and pauses new fills for a minute', async () => {
+    const directory = scratch();
+    let now = 1_000_000;
+    const paused: number[] = [];
+    const cache = await BlobCache.open({ path: directory, maxBytes: 1024 * 1024 }, quiet, { fillSettled: () => undefined, fillsPaused: (_reason, until) => paused.push(until) }, () => now);
+    const bytes = randomBytes(64 * 1024);
+    const fill = cache.startFill(digestOf(bytes), 'team/app');
+    const sink = fill.begin(bytes.length) as Writable;
+    assert.equal(await fill.decided(), true);
+    // The file's handle closed under the fill: its next write fails as a full or failing disk would.
+    const { source, release } = fill.reader();
+    await source.handle.close();
+    await assert.rejects(write(sink, [bytes]));
+    release();
+    assert.equal(fill.failedOnDisk, true);
+    assert.deepEqual(paused, [now + FILL_PAUSE_MS]);
+    assert.equal(cache.fillsAllowed, false);
+    now += FILL_PAUSE_MS - 1;
+    assert.equal(cache.fillsAllowed, false);
+    now += 1;
+    assert.equal(cache.fillsAllowed, true);
+    await until('the partial file is removed', () => readdirSync(join(directory, 'partial')).length === 0);
+  });
+
+  it('a download that goes wrong is not the disk\'s fault: fills go on', async () => {
+    const directory = scratch();
+    const paused: number[] = [];
+    const cache = await BlobCache.open({ path: directory, maxBytes: 1024 * 1024 }, quiet, { fillSettled: () => undefined, fillsPaused: (_reason, until) => paused.push(until) });
+    const bytes = randomBytes(1024);
+    const fill = cache.startFill(digestOf(Buffer.from('something else')), 'team/app');
+    await assert.rejects(write(fill.begin(bytes.length) as Writable, [bytes]));
+    assert.equal(fill.failedOnDisk, false);
+    assert.deepEqual(paused, []);
+    assert.equal(cache.fillsAllowed, true);
   });
 });
