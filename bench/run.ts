@@ -1171,8 +1171,12 @@ async function main(): Promise<number> {
   // Results to keep are committed deliberately (--save); an ordinary run writes where git does not look.
   const outDir = args.outDir ?? path.join(repoRoot, 'bench', 'results', args.save ? '' : 'local');
   const profileDir = path.join(outDir, 'profiles', startedAt.toISOString().replace(/[:.]/g, '-'));
-  const gatewayNodeArgs = (name: string): string[] =>
-    args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  // BENCH_GATEWAY_NODE_ARGS adds node options to every gateway (e.g. --perf-basic-prof for `perf record`).
+  const extraNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  const gatewayNodeArgs = (name: string): string[] => [
+    ...extraNodeArgs,
+    ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+  ];
   const ctx: Ctx = { gatewayNodeArgs, args, settings, repoRoot, workDir, registry, katello, small, big, rows, problems };
   const needsProxy = [1, 2, 3, 4, 5, 8, 9, 10, 11].some((s) => wants(ctx, s));
   const guarded = async (name: string, body: () => Promise<void>): Promise<void> => {

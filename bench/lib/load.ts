@@ -112,6 +112,13 @@ interface WrkJson {
   latency_us: { p50: number; p90: number; p99: number; max: number; mean: number };
 }
 
+/** CPUs wrk is pinned to (taskset -c), when set: keeps the load generator off the server's core. */
+let loadCpus: string | undefined;
+
+export function pinLoadTo(cpus: string | undefined): void {
+  loadCpus = cpus;
+}
+
 async function runWrk(spec: LoadSpec): Promise<LoadResult> {
   if (luaPath === undefined) throw new Error('load.setWorkDir() was not called');
   const threads = Math.max(1, Math.min(spec.threads, spec.connections));
@@ -127,7 +134,8 @@ async function runWrk(spec: LoadSpec): Promise<LoadResult> {
   ];
   for (const [name, value] of Object.entries(spec.headers ?? {})) args.push('-H', `${name}: ${value}`);
   args.push(spec.url);
-  const result = await run('wrk', args, { timeoutMs: (spec.durationS + spec.timeoutS + 30) * 1000 });
+  const [command, commandArgs] = loadCpus === undefined ? ['wrk', args] : ['taskset', ['-c', loadCpus, 'wrk', ...args]];
+  const result = await run(command, commandArgs, { timeoutMs: (spec.durationS + spec.timeoutS + 30) * 1000 });
   const line = result.stdout.split('\n').find((l) => l.startsWith('WRK_JSON '));
   if (result.code !== 0 || line === undefined) {
     throw new Error(`wrk failed (code ${String(result.code)}): ${result.stderr || result.stdout}`);
