@@ -23,6 +23,8 @@ export interface CacheBounds<K, V> {
   readonly ttlMs?: number;
 }
 
+const NO_GET_OPTIONS = Object.freeze({});
+
 export class BoundedCache<K extends {}, V extends {}> extends LRUCache<K, V> {
   private readonly maxEntries: number;
 
@@ -42,6 +44,11 @@ export class BoundedCache<K extends {}, V extends {}> extends LRUCache<K, V> {
       updateAgeOnGet: false,
     });
     this.maxEntries = Math.max(1, bounds.maxEntries);
+  }
+
+  /** lru-cache makes an options object for every get() not given one; every lookup here shares this one. */
+  override get(key: K, options: LRUCache.GetOptions<K, V, unknown> = NO_GET_OPTIONS as LRUCache.GetOptions<K, V, unknown>): V | undefined {
+    return super.get(key, options);
   }
 
   override set(key: K, value: V | undefined, options?: LRUCache.SetOptions<K, V, unknown>): this {
