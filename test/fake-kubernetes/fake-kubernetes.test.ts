@@ -58,18 +58,27 @@ describe('fake Kubernetes API server', () => {
     assert.equal(fake.url, `http://127.0.0.1:${fake.port}`);
   });
 
-  it('refuses a request without the gateway credential, or with another, with a 401 Status and reviews nothing', async () => {
+  it('refuses a bearer token nobody holds with 401, and anyone but the gateway (anonymous, a cluster user) with 403, reviewing nothing', async () => {
     fake.resetCounts();
-    for (const authorization of [undefined, 'Bearer wrong', `Basic ${Buffer.from(`x:${SA_TOKEN}`).toString('base64')}`, 'Bearer alice-token']) {
+    const cases: Array<[string | undefined, number, string]> = [
+      ['Bearer wrong', 401, 'Unauthorized'],
+      [undefined, 403, 'tokenreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'],
+      [`Basic ${Buffer.from(`x:${SA_TOKEN}`).toString('base64')}`, 403, 'tokenreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'],
+      ['Bearer ', 403, 'tokenreviews.authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'],
+      ['Bearer alice-token', 403, 'tokenreviews.authentication.k8s.io is forbidden: User "alice" cannot create resource "tokenreviews" in API group "authentication.k8s.io" at the cluster scope'],
+    ];
+    for (const [authorization, status, message] of cases) {
       const response = await httpRequest(`${fake.url}${TOKEN_REVIEW_PATH}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
         body: JSON.stringify(tokenReview('alice-token')),
       });
-      assert.equal(response.status, 401, String(authorization));
-      assert.deepEqual(json(response), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'Unauthorized', reason: 'Unauthorized', code: 401 });
+      assert.equal(response.status, status, String(authorization));
+      const reason = status === 401 ? 'Unauthorized' : 'Forbidden';
+      const details = status === 401 ? {} : { details: { group: 'authentication.k8s.io', kind: 'tokenreviews' } };
+      assert.deepEqual(json(response), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code: status, ...details });
     }
-    assert.deepEqual(fake.calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 4 });
+    assert.deepEqual(fake.calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 1, forbidden: 4 });
     assert.equal(fake.tokenReviews.length, 0);
   });
 
@@ -189,7 +198,7 @@ describe('fake Kubernetes API server', () => {
     const get = await httpRequest(`${fake.url}${TOKEN_REVIEW_PATH}`, { headers: { authorization: `Bearer ${SA_TOKEN}` } });
     assert.equal(get.status, 405);
     assert.equal((await post(fake, '/apis/authentication.k8s.io/v1beta1/tokenreviews', tokenReview('alice-token'))).status, 404);
-    assert.deepEqual(fake.calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0 });
+    assert.deepEqual(fake.calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0, forbidden: 0 });
   });
 
   it('failWith answers every authenticated request with that Status until undone', async () => {

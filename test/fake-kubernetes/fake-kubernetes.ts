@@ -2,11 +2,26 @@
  * fake-kubernetes.ts — a small, faithful stand-in for the two Kubernetes API server endpoints
  * the gateway's `kubernetes` provider calls, on 127.0.0.1 only (a free port).
  *
- * Contract (what a real kube-apiserver does, as far as the gateway can tell):
- *  - Every request must carry the gateway's own credential, `Authorization: Bearer
- *    <serviceAccountToken>`; anything else is 401 with a Status object
- *    (`{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized",
- *    "reason":"Unauthorized","code":401}`), counted in `calls.unauthorized`, and never reaches a review.
+ * Contract (what a real kube-apiserver does, as far as the gateway can tell), written from Kubernetes'
+ * own code: pkg/kubeapiserver/authenticator/config.go (the authenticator chain; with anonymous auth on,
+ * its default, `union.NewFailOnError(chain, anonymous)`: "don't consider a bad bearer token ...
+ * anonymous"), staging/src/k8s.io/apiserver/pkg/authentication/request/bearertoken/bearertoken.go
+ * (no `Bearer <token>` header: not this authenticator's request), .../endpoints/filters/
+ * authentication.go (a failed authentication is `apierrors.NewUnauthorized("Unauthorized")`),
+ * .../endpoints/handlers/responsewriters/errors.go (`Forbidden`, `forbiddenMessage`) and
+ * staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go (`NewForbidden`: "<resource>.<group> is
+ * forbidden: ..."):
+ *  - Only the gateway's own credential, `Authorization: Bearer <serviceAccountToken>`, reaches a
+ *    review (its service account is bound to system:auth-delegator). Any other request is refused
+ *    before routing, with a Status object, and counted:
+ *      - a bearer token nobody holds: 401 (`{"kind":"Status","apiVersion":"v1","metadata":{},
+ *        "status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}`), in
+ *        `calls.unauthorized`;
+ *      - no bearer token at all (none, Basic, an empty one): the anonymous user, and a known user's
+ *        token: that user; neither may create reviews, so 403 Forbidden, e.g. `tokenreviews.
+ *        authentication.k8s.io is forbidden: User "system:anonymous" cannot create resource
+ *        "tokenreviews" in API group "authentication.k8s.io" at the cluster scope` (another path:
+ *        `forbidden: User "..." cannot post path "/x"`), in `calls.forbidden`.
  *  - `POST /apis/authentication.k8s.io/v1/tokenreviews` (TokenReview)
  *      body `{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":..., "audiences"?:[...]}}`
  *      → 201 with the object echoed back (`metadata: {creationTimestamp: null}`, the spec as sent) plus
@@ -43,6 +58,8 @@ import type { AddressInfo, Socket } from 'node:net';
 export const TOKEN_REVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
 export const SUBJECT_ACCESS_REVIEW_PATH = '/apis/authorization.k8s.io/v1/subjectaccessreviews';
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
+/** The gateway's own service account, as callerOf names it (no user name can be it). */
+const GATEWAY = Symbol('the gateway service account');
 
 export interface FakeKubernetesUser {
   readonly username: string;
@@ -103,8 +120,10 @@ export interface SubjectAccessReviewSeen {
 export interface FakeKubernetesCalls {
   tokenReviews: number;
   subjectAccessReviews: number;
-  /** Requests refused for a missing or wrong gateway credential. */
+  /** Requests refused for a bearer token nobody holds (401). */
   unauthorized: number;
+  /** Requests refused because their caller, anonymous or a cluster user, may not create reviews (403). */
+  forbidden: number;
 }
 
 export interface FakeKubernetes {
@@ -194,7 +213,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   let rules: FakeKubernetesRule[] = [...(options.rules ?? [])];
   let failure: number | undefined;
 
-  const calls: FakeKubernetesCalls = { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0 };
+  const calls: FakeKubernetesCalls = { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0, forbidden: 0 };
   const tokenReviews: TokenReviewSeen[] = [];
   const subjectAccessReviews: SubjectAccessReviewSeen[] = [];
   const sockets = new Set<Socket>();
@@ -205,6 +224,31 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
     res.end(text);
   };
   const fail = (res: http.ServerResponse, code: number, message: string): void => send(res, code, statusObject(code, message));
+
+  /**
+   * Who a request is, as the authenticator chain sees it: the gateway, a cluster user's name,
+   * `system:anonymous` when no bearer token was presented, undefined for a bearer token nobody
+   * holds (401). Read as bearertoken.go reads the header.
+   */
+  const callerOf = (authorization: string | undefined): string | typeof GATEWAY | undefined => {
+    const parts = (authorization ?? '').trim().split(' ');
+    const token = parts.length >= 2 && parts[0]?.toLowerCase() === 'bearer' ? (parts[1] ?? '') : '';
+    if (token === '') return 'system:anonymous';
+    if (token === serviceAccountToken) return GATEWAY;
+    return users.get(token)?.username;
+  };
+
+  /** RBAC's refusal of a caller that may not create reviews (or call anything else here). */
+  const forbid = (res: http.ServerResponse, username: string, method: string, path: string): void => {
+    const resource = path === TOKEN_REVIEW_PATH ? { group: 'authentication.k8s.io', resource: 'tokenreviews' } : path === SUBJECT_ACCESS_REVIEW_PATH ? { group: 'authorization.k8s.io', resource: 'subjectaccessreviews' } : undefined;
+    const verb = method === 'POST' ? 'create' : method.toLowerCase();
+    if (resource === undefined) {
+      send(res, 403, { ...statusObject(403, `forbidden: User ${JSON.stringify(username)} cannot ${method.toLowerCase()} path ${JSON.stringify(path)}`), details: {} });
+      return;
+    }
+    const message = `${resource.resource}.${resource.group} is forbidden: User ${JSON.stringify(username)} cannot ${verb} resource ${JSON.stringify(resource.resource)} in API group ${JSON.stringify(resource.group)} at the cluster scope`;
+    send(res, 403, { ...statusObject(403, message), details: { group: resource.group, kind: resource.resource } });
+  };
 
   const reviewToken = (review: Record<string, unknown>, spec: Record<string, unknown>, res: http.ServerResponse): void => {
     const token = stringOr(spec.token) ?? '';
@@ -267,10 +311,14 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
 
   const handle = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer): void => {
     const path = new URL(req.url ?? '/', 'http://fake-kubernetes.invalid').pathname;
-    const authorization = req.headers.authorization;
-    if (authorization !== `Bearer ${serviceAccountToken}`) {
+    const caller = callerOf(req.headers.authorization);
+    if (caller === undefined) {
       calls.unauthorized += 1;
       return fail(res, 401, 'Unauthorized');
+    }
+    if (caller !== GATEWAY) {
+      calls.forbidden += 1;
+      return forbid(res, caller, req.method ?? 'GET', path);
     }
     if (failure !== undefined) return fail(res, failure, `fake Kubernetes: told to fail with ${failure}`);
     const kind = path === TOKEN_REVIEW_PATH ? 'TokenReview' : path === SUBJECT_ACCESS_REVIEW_PATH ? 'SubjectAccessReview' : undefined;
@@ -350,7 +398,7 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
       failure = code;
     },
     resetCounts() {
-      Object.assign(calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0 });
+      Object.assign(calls, { tokenReviews: 0, subjectAccessReviews: 0, unauthorized: 0, forbidden: 0 });
       tokenReviews.length = 0;
       subjectAccessReviews.length = 0;
     },
