@@ -7,13 +7,13 @@ import type { GatewayConfig } from '../config/compiled.js';
 import { join } from 'node:path';
 import { sharedDirectoryProblem } from '../blob-cache/blob-store.js';
 import { sqliteFileOf } from '../store/connect.js';
-import { inspectFilePlace } from './file-place.js';
+import { DATABASE_SECRETS, inspectFilePlace } from './file-place.js';
 
 export function deploymentProblems(config: GatewayConfig): string[] {
   const problems: string[] = [];
   const database = sqliteFileOf(config.database.url);
   if (database !== undefined && database !== ':memory:') {
-    const place = inspectFilePlace(database, { extraFilesBeside: true, setting: 'database.url' });
+    const place = inspectFilePlace(database, { extraFilesBeside: true, setting: 'database.url', secret: DATABASE_SECRETS });
     if (place.kind === 'blocked') problems.push(`database: ${place.problem}. Fix: ${place.fix}`);
   }
   const audit = config.audit.destination;

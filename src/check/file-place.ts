@@ -11,11 +11,19 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 
+/** What the SQLite database holds that other local users must not read. */
+export const DATABASE_SECRETS = "the gateway's token signing keys and token checksums";
+
 export interface FileProbe {
   /** 'file', 'directory', 'other', or undefined when nothing is there. */
   kindOf(path: string): 'file' | 'directory' | 'other' | undefined;
   /** The error code (EACCES, EROFS...) when the process may not read and write `path`, else undefined. */
   denied(path: string, need: 'write' | 'read-write'): string | undefined;
+  /**
+   * Why the process cannot make `path` private (readable by its owner only) when it is not:
+   * "mode 644, owned by uid 0"; undefined when it is private already or the process may chmod it.
+   */
+  cannotMakePrivate(path: string): string | undefined;
   /** "uid 998 (container-gateway)": who the process runs as, for messages. */
   readonly runningAs: string;
 }
@@ -27,9 +35,11 @@ export type FilePlace =
 
 /**
  * `extraFilesBeside`: the file needs its directory writable too (SQLite writes its -wal and
- * -shm files beside the database).
+ * -shm files beside the database). `secret`: what the file holds (the database: the token
+ * signing keys); the gateway makes such a file 0600 at start, so one it cannot chmod and others
+ * may read is blocked.
  */
-export function inspectFilePlace(path: string, options: { extraFilesBeside: boolean; setting: string }, probe: FileProbe = realFileProbe()): FilePlace {
+export function inspectFilePlace(path: string, options: { extraFilesBeside: boolean; setting: string; secret?: string }, probe: FileProbe = realFileProbe()): FilePlace {
   const file = resolve(path);
   const directory = dirname(file);
   const uid = /^uid (\d+)/.exec(probe.runningAs)?.[1] ?? '$(id -u)';
@@ -50,6 +60,15 @@ export function inspectFilePlace(path: string, options: { extraFilesBeside: bool
         file,
         problem: `its directory ${directory} is not writable by ${probe.runningAs} (${directoryDenied}); SQLite keeps its -wal and -shm files there`,
         fix: `give the directory to the gateway's user (chown ${uid} ${directory}), ${elsewhere}`,
+      };
+    }
+    const notPrivate = options.secret === undefined ? undefined : probe.cannotMakePrivate(file);
+    if (notPrivate !== undefined) {
+      return {
+        kind: 'blocked',
+        file,
+        problem: `${file} may be read by other local users (${notPrivate}) and only its owner may change that; it holds ${options.secret}`,
+        fix: `give it to the gateway's user (chown ${uid} ${file}) or make it private (chmod 600 ${file})`,
       };
     }
     return { kind: 'exists', file };
@@ -87,6 +106,18 @@ export function realFileProbe(): FileProbe {
         return undefined;
       } catch (error) {
         return (error as NodeJS.ErrnoException).code ?? 'denied';
+      }
+    },
+    cannotMakePrivate(path) {
+      const uid = process.getuid?.();
+      try {
+        const stats = statSync(path);
+        const mode = stats.mode & 0o777;
+        // Root may chmod anything; the owner may chmod its own file.
+        if ((mode & 0o077) === 0 || uid === undefined || uid === 0 || stats.uid === uid) return undefined;
+        return `mode ${mode.toString(8)}, owned by uid ${stats.uid}`;
+      } catch {
+        return undefined;
       }
     },
     runningAs: describeCurrentUser(),

@@ -16,7 +16,7 @@ import { createKubernetesClient } from '../providers/kubernetes-client.js';
 import { probeBackend } from './backend-probe.js';
 import { configurationFindings } from './configuration-findings.js';
 import { blobCacheProblem } from './deployment-problems.js';
-import { inspectFilePlace } from './file-place.js';
+import { DATABASE_SECRETS, inspectFilePlace } from './file-place.js';
 import { probeUpstream } from './upstream-probe.js';
 
 export interface CheckReport {
@@ -106,7 +106,7 @@ async function checkDatabase(config: GatewayConfig): Promise<Line> {
   const location = file === undefined ? `postgres ${describeDatabaseUrl(config.database.url)}` : `sqlite ${file}`;
   if (file === ':memory:') return { status: 'ok', what: 'database', detail: 'sqlite in memory: nothing is kept across restarts' };
   if (file !== undefined) {
-    const place = inspectFilePlace(file, { extraFilesBeside: true, setting: 'database.url' });
+    const place = inspectFilePlace(file, { extraFilesBeside: true, setting: 'database.url', secret: DATABASE_SECRETS });
     if (place.kind === 'blocked') return { status: 'FAIL', what: 'database', detail: `sqlite ${place.problem}. Fix: ${place.fix}` };
     if (place.kind === 'missing') {
       return { status: 'warn', what: 'database', detail: `sqlite ${place.file} does not exist yet: serve (or migrate) will create it, and any missing directory, under ${place.createdUnder}. If the data should be elsewhere, fix database.url` };

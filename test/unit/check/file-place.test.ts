@@ -1,18 +1,22 @@
 /** Where the gateway would keep a file, decided from what the file system shows; nothing is created. */
 import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
-import { inspectFilePlace, type FileProbe } from '../../../src/check/file-place.js';
+import { DATABASE_SECRETS, inspectFilePlace, realFileProbe, type FileProbe } from '../../../src/check/file-place.js';
 
 /** A file system of a few paths: their kinds, and which of them the process may not write. */
-function probeOf(kinds: Record<string, 'file' | 'directory'>, denied: Record<string, string> = {}): FileProbe {
+function probeOf(kinds: Record<string, 'file' | 'directory'>, denied: Record<string, string> = {}, notPrivate: Record<string, string> = {}): FileProbe {
   return {
     kindOf: (path) => kinds[path] ?? (path === '/' ? 'directory' : undefined),
     denied: (path) => denied[path],
+    cannotMakePrivate: (path) => notPrivate[path],
     runningAs: 'uid 998 (container-gateway)',
   };
 }
 
-const database = { extraFilesBeside: true, setting: 'database.url' };
+const database = { extraFilesBeside: true, setting: 'database.url', secret: DATABASE_SECRETS };
 const auditLog = { extraFilesBeside: false, setting: 'audit.destination' };
 
 describe('inspectFilePlace', () => {
@@ -50,6 +54,28 @@ describe('inspectFilePlace', () => {
   it('a directory where the file should be, or a file where a directory should be, is blocked', () => {
     assert.match(JSON.stringify(inspectFilePlace('/data', database, probeOf({ '/data': 'directory' }))), /is a directory, not a file/);
     assert.match(JSON.stringify(inspectFilePlace('/etc/hosts/gateway.db', database, probeOf({ '/etc': 'directory', '/etc/hosts': 'file' }))), /cannot be created: \/etc\/hosts is not a directory/);
+  });
+
+  it('a database others may read and the gateway may not chmod (another user owns it) is blocked; an audit log is not', () => {
+    const kinds = { '/data': 'directory', '/data/gateway.db': 'file' } as const;
+    const notPrivate = { '/data/gateway.db': 'mode 644, owned by uid 0' };
+    const place = inspectFilePlace('/data/gateway.db', database, probeOf(kinds, {}, notPrivate));
+    assert.equal(place.kind, 'blocked');
+    if (place.kind !== 'blocked') return;
+    assert.equal(place.problem, `/data/gateway.db may be read by other local users (mode 644, owned by uid 0) and only its owner may change that; it holds ${DATABASE_SECRETS}`);
+    assert.equal(place.fix, "give it to the gateway's user (chown 998 /data/gateway.db) or make it private (chmod 600 /data/gateway.db)");
+    assert.equal(inspectFilePlace('/data/gateway.db', auditLog, probeOf(kinds, {}, notPrivate)).kind, 'exists');
+  });
+
+  it('the real probe: a file of the process\'s own, however open, can be made private', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'cg-file-place-')), 'gateway.db');
+    writeFileSync(file, '', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    try {
+      assert.equal(realFileProbe().cannotMakePrivate(file), undefined);
+    } finally {
+      rmSync(dirname(file), { recursive: true, force: true });
+    }
   });
 
   it('a relative path is reported absolute, as it would be resolved', () => {
