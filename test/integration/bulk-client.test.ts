@@ -3,6 +3,7 @@
  * framed every way, connections reused, a connection the server closed while idle, heads split
  * across reads, malformed and stalled answers — and the rule that makes its buffers reusable: a
  * view handed to the sink is never overwritten before the sink's callback, however slow the sink.
+ * Interim (1xx) responses before the final one are skipped.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -122,6 +123,26 @@ describe('BulkClient', () => {
       return new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(Buffer.from(chunk)), done()) });
     });
     assert.equal(Buffer.concat(chunks).toString(), 'hello world');
+    await client.close();
+  });
+
+  it('interim responses (103 Early Hints, 100 Continue) before the final one are skipped, in one read or split', async () => {
+    const server = net.createServer((socket) => {
+      socket.once('data', () => {
+        socket.write('HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 20');
+        setImmediate(() => socket.write('0 OK\r\nContent-Length: 5\r\nX-Final: yes\r\n\r\nhello'));
+      });
+    });
+    const url = await listen(server);
+    const client = new BulkClient({ origin: url, ...timeouts });
+    const chunks: Buffer[] = [];
+    let seen: { status: number; final: unknown } | undefined;
+    await client.stream({ url, headers: {} }, (status, headers) => {
+      seen = { status, final: headers['x-final'] };
+      return new Writable({ write: (chunk: Buffer, _encoding, done) => (chunks.push(Buffer.from(chunk)), done()) });
+    });
+    assert.deepEqual(seen, { status: 200, final: 'yes' });
+    assert.equal(Buffer.concat(chunks).toString(), 'hello');
     await client.close();
   });
 

@@ -327,9 +327,16 @@ class Exchange {
     try {
       if (this.head !== undefined) return this.body(bytes, buffer);
       const joined = this.headBytes === undefined ? bytes : Buffer.concat([this.headBytes, bytes]);
-      const parsed = parseResponseHead(joined, 'GET');
+      // Interim responses (100 Continue, 103 Early Hints: RFC 9110 §15.2) come before the final
+      // one and are skipped; a GET never asks to switch protocols, so no 101 is expected.
+      let unread = joined;
+      let parsed = parseResponseHead(unread, 'GET');
+      while (parsed !== undefined && parsed.head.status >= 100 && parsed.head.status < 200) {
+        unread = unread.subarray(parsed.length);
+        parsed = parseResponseHead(unread, 'GET');
+      }
       if (parsed === undefined) {
-        this.headBytes = Buffer.from(joined);
+        this.headBytes = Buffer.from(unread);
         this.pool.give(buffer);
         return true;
       }
@@ -342,7 +349,7 @@ class Exchange {
       const sink = this.openSink(head.status, head.headers);
       this.sink = sink;
       sink.once('error', (error) => this.settle(error));
-      const rest = joined.subarray(parsed.length);
+      const rest = unread.subarray(parsed.length);
       if (joined !== bytes) {
         // The head spanned reads: its body bytes are in a copy, not in the pooled buffer.
         this.pool.give(buffer);
