@@ -5,16 +5,9 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app.js';
 import { MANAGEMENT_TOKEN, publishRepositories, testConfig } from '../support/config.js';
 import { startScriptedBackend, type ScriptedBackend } from '../support/scripted-backend.js';
+import { sampleOf } from '../support/metrics.js';
 
-function sample(text: string, name: string, labels: Record<string, string> = {}): number {
-  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`);
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (wanted.every((pair) => line.includes(pair))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
-}
+const sample = (text: string, name: string, labels: Record<string, string> = {}): number => sampleOf(text, name, labels) ?? 0;
 
 describe('metrics', () => {
   let backend: ScriptedBackend;

@@ -27,6 +27,7 @@ import { headerValue, httpRequest } from './harness/http-client.js';
 import { writeImageLayout, type BuiltImage, type BuiltLayer } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { pushLayout } from './harness/seed.js';
+import { scrapeSample } from '../support/metrics.js';
 
 const ROBOTS = '[{username: reader, password: reader-secret}]';
 const RULES = '[{subjects: [reader], repositories: ["team/**"], actions: [pull]}]';
@@ -61,11 +62,7 @@ describe('the blob cache', () => {
     return layer;
   };
 
-  const metric = async (name: string, labels = ''): Promise<number> => {
-    const text = (await httpRequest(`${gateway.url}/metrics`)).body.toString();
-    const line = text.split('\n').find((entry) => entry.startsWith(labels === '' ? `${name} ` : `${name}{${labels}}`));
-    return line === undefined ? 0 : Number(line.split(' ').pop());
-  };
+  const metric = (name: string, labels: Record<string, string> = {}): Promise<number> => scrapeSample(gateway.url, name, labels);
   const backendCalls = (method: string, path: string) => proxy.calls.filter((call) => call.method === method && call.url === path).length;
   const cachedFiles = (): string[] => {
     try {
@@ -155,14 +152,14 @@ describe('the blob cache', () => {
     const layer = big(images.a);
     const held = gate();
     proxy.hold = { match: (url) => url === `/v2/team/app/blobs/${layer.digest}`, until: held.promise };
-    const joinedBefore = await metric('cg_backend_shared_reads_total', 'kind="cache-fill"');
+    const joinedBefore = await metric('cg_backend_shared_reads_total', { kind: 'cache-fill' });
     const first = download(`/v2/team/app/blobs/${layer.digest}`);
     await until('the download reached the backend', () => backendCalls('GET', `/v2/team/app/blobs/${layer.digest}`) === 1);
     const others = [
       ...Array.from({ length: 3 }, () => download(`/v2/team/app/blobs/${layer.digest}`)),
       ...Array.from({ length: 3 }, () => download(`/v2/team/copy/blobs/${layer.digest}`)),
     ];
-    await until('six clients joined the download', async () => (await metric('cg_backend_shared_reads_total', 'kind="cache-fill"')) - joinedBefore >= 6);
+    await until('six clients joined the download', async () => (await metric('cg_backend_shared_reads_total', { kind: 'cache-fill' })) - joinedBefore >= 6);
     held.open();
     const expected = readFileSync(layer.path);
     for (const answer of await Promise.all([first, ...others])) {
@@ -225,13 +222,13 @@ describe('the blob cache', () => {
     it(`a download the backend ${how === 'flip-byte' ? 'corrupts' : 'cuts short'} is neither kept nor delivered whole, and is fetched again next time`, async () => {
       const layer = big(images[key]);
       const path = `/v2/team/app/blobs/${layer.digest}`;
-      const failedBefore = await metric('cg_blob_cache_fills_total', 'outcome="failed"');
+      const failedBefore = await metric('cg_blob_cache_fills_total', { outcome: 'failed' });
       proxy.tamper = { match: (url) => url === path, how };
       const broken = await download(path);
       // Either a 502 (nothing had gone out yet) or a body cut short: never the whole blob.
       assert.ok(broken.status === 502 || !broken.complete, `a ${how} download answered ${broken.status}, complete: ${broken.complete}`);
       assert.ok(broken.body.length < layer.size || broken.status === 502);
-      await until('the fill was counted failed', async () => (await metric('cg_blob_cache_fills_total', 'outcome="failed"')) === failedBefore + 1);
+      await until('the fill was counted failed', async () => (await metric('cg_blob_cache_fills_total', { outcome: 'failed' })) === failedBefore + 1);
       assert.ok(!cachedFiles().includes(layer.digest.slice('sha256:'.length)), 'nothing kept');
       await until('no partial file left', () => readdirSync(join(cacheDir, 'partial')).length === 0);
 
@@ -281,9 +278,9 @@ describe('the blob cache', () => {
     assert.ok(!cachedFiles().includes(layer.digest.slice('sha256:'.length)));
     const held = gate();
     proxy.hold = { match: (url) => url === path, until: held.promise };
-    const joinedBefore = await metric('cg_backend_shared_reads_total', 'kind="cache-fill"');
+    const joinedBefore = await metric('cg_backend_shared_reads_total', { kind: 'cache-fill' });
     const clients = [abandonable(path), abandonable(path)];
-    await until('both wait on one download', async () => backendCalls('GET', path) === 1 && (await metric('cg_backend_shared_reads_total', 'kind="cache-fill"')) - joinedBefore >= 1);
+    await until('both wait on one download', async () => backendCalls('GET', path) === 1 && (await metric('cg_backend_shared_reads_total', { kind: 'cache-fill' })) - joinedBefore >= 1);
     await clients[0]?.abandon();
     // Time for a wrongful cancel to reach the backend (the proxy sees it one hop later).
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -303,12 +300,12 @@ describe('the blob cache', () => {
     rmSync(partial, { recursive: true, force: true });
     writeFileSync(partial, '');
     try {
-      const failedBefore = await metric('cg_blob_cache_fills_total', 'outcome="failed"');
+      const failedBefore = await metric('cg_blob_cache_fills_total', { outcome: 'failed' });
       const first = await download(path);
       assert.equal(first.status, 200);
       assert.ok(first.complete);
       assert.equal(sha256(first.body), layer.digest);
-      assert.equal(await metric('cg_blob_cache_fills_total', 'outcome="failed"'), failedBefore + 1, 'the fill was tried once, and failed');
+      assert.equal(await metric('cg_blob_cache_fills_total', { outcome: 'failed' }), failedBefore + 1, 'the fill was tried once, and failed');
       const afterFirst = backendCalls('GET', path);
 
       // Within the pause no fill is tried: the blob streams straight through again.
@@ -316,7 +313,7 @@ describe('the blob cache', () => {
       assert.equal(second.status, 200);
       assert.ok(second.complete);
       assert.equal(sha256(second.body), layer.digest);
-      assert.equal(await metric('cg_blob_cache_fills_total', 'outcome="failed"'), failedBefore + 1, 'no second fill was tried');
+      assert.equal(await metric('cg_blob_cache_fills_total', { outcome: 'failed' }), failedBefore + 1, 'no second fill was tried');
       assert.equal(backendCalls('GET', path), afterFirst + 1, 'one straight download, no fill');
       assert.ok(!cachedFiles().includes(layer.digest.slice('sha256:'.length)), 'nothing was kept');
     } finally {

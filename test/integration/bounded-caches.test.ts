@@ -16,15 +16,13 @@ import { httpRequest } from './harness/http-client.js';
 import { writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
 import type { RunningRegistry } from './harness/registry.js';
 import { runSkopeo } from './harness/skopeo.js';
+import { sampleOf } from '../support/metrics.js';
 
 const ISSUER = 'bounded-caches-test';
 const SERVICE = 'registry-bounded';
 const TOKEN_CACHE_ENTRIES = 50;
 
-function gaugeOf(metrics: string, name: string, cache: string): number | undefined {
-  const line = metrics.split('\n').find((entry) => entry.startsWith(`${name}{cache="${cache}"}`));
-  return line === undefined ? undefined : Number(line.split(' ').pop());
-}
+const gaugeOf = (metrics: string, name: string, cache: string): number | undefined => sampleOf(metrics, name, { cache });
 
 describe('bounded caches', () => {
   let dir: string;

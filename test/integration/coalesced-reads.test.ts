@@ -20,6 +20,7 @@ import { headerValue, httpDigest, httpRequest, sha256Digest, type HttpResponse }
 import { MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST, writeImageLayout, type BuiltImage } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { pushLayout } from './harness/seed.js';
+import { scrapeSample } from '../support/metrics.js';
 
 const REPO = 'team/app';
 /** Sorted as the tag list is. */
@@ -37,12 +38,7 @@ describe('coalesced reads through the gateway', () => {
   const tokens: Record<string, string> = {};
   let gatewaySockets = new Set<Socket>();
 
-  const metric = async (name: string, labels: string): Promise<number> => {
-    const text = (await httpRequest(`${gateway.url}/metrics`)).body.toString();
-    const line = text.split('\n').find((entry) => entry.startsWith(`${name}{${labels}}`));
-    return line === undefined ? 0 : Number(line.split(' ').pop());
-  };
-  const sharedReads = () => metric('cg_backend_shared_reads_total', 'kind="whole"');
+  const sharedReads = () => scrapeSample(gateway.url, 'cg_backend_shared_reads_total', { kind: 'whole' });
   const backendCalls = (path: string, method = 'GET') => proxy.calls.filter((call) => call.method === method && call.url.startsWith(path));
   const asRobot = (robot: string, extra: Record<string, string> = {}) => ({ headers: { authorization: `Bearer ${tokens[robot] ?? ''}`, ...extra } });
 
@@ -160,7 +156,7 @@ describe('coalesced reads through the gateway', () => {
     const layer = image.layers.at(-1);
     assert.ok(layer !== undefined && layer.size > 3 * 1024 * 1024);
     const path = `/v2/${REPO}/blobs/${layer.digest}`;
-    const joined = () => metric('cg_backend_shared_reads_total', 'kind="stream"');
+    const joined = () => scrapeSample(gateway.url, 'cg_backend_shared_reads_total', { kind: 'stream' });
     const before = await joined();
     const held = gate();
     proxy.hold = { match: (url) => url === path, until: held.promise };
