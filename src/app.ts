@@ -83,6 +83,7 @@ export async function buildApp(config: GatewayConfig, deps: AppDependencies = {}
   const pgPool = database.pgPool;
   const metrics = new GatewayMetrics(pgPool === undefined ? {} : { poolWaiting: () => pgPool.waitingCount });
   app.decorate('metrics', metrics);
+  metrics.countOnScrape('cg_log_lines_dropped_total', 'Log lines dropped because the reader of stdout stalled with 8 MiB of lines waiting', app.droppedLogLines);
   if (database.imported !== undefined) app.log.info({ ...database.imported }, 'copied the old SQLite database into PostgreSQL');
   if (database.tightened !== undefined) app.log.warn({ tightened: database.tightened }, 'the database was readable by other local users; its permissions were tightened');
   const ownedBackend = deps.backend === undefined ? createBackendClient(config.backend) : undefined;
@@ -275,8 +276,8 @@ async function openBlobCache(settings: BlobCacheSettings, workers: number, log: 
       metrics.blobCacheFills.inc({ outcome });
       if (outcome === 'failed') log.warn({ digest, reason }, 'a blob download into the cache failed; nothing of it was kept');
     },
-    fillsPaused: (reason, until) => {
-      log.warn({ reason, until: new Date(until).toISOString() }, 'the blob cache could not write to its disk: blobs are served straight from the backend until then, and cached ones from the cache');
+    fillsPaused: (reason, forMs) => {
+      log.warn({ reason, until: new Date(Date.now() + forMs).toISOString() }, 'the blob cache could not write to its disk: blobs are served straight from the backend until then, and cached ones from the cache');
     },
   });
   metrics.showBlobCache(() => cache.usage);

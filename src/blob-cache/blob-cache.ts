@@ -35,15 +35,15 @@ export type FillOutcome = 'cached' | 'failed' | 'declined';
 export interface BlobCacheEvents {
   /** A fill ended; `reason` says why a failed one failed. */
   fillSettled(outcome: FillOutcome, digest: string, reason?: string): void;
-  /** The disk failed a fill: no fill is started until `until` (ms since the epoch). */
-  fillsPaused(reason: string, until: number): void;
+  /** The disk failed a fill: no fill is started for `forMs`. */
+  fillsPaused(reason: string, forMs: number): void;
 }
 
 export class BlobCache implements HasCaches {
   private readonly fills = new Map<string, BlobFill>();
   readonly confirmed = new ConfirmedBlobs(CONFIRMATION_TTL_MS);
-  /** No fill is started before this time (ms since the epoch): the disk failed the last one. */
-  private fillsPausedUntil = 0;
+  /** No fill is started before this time (on `now`'s clock): the disk failed the last one. */
+  private fillsPausedUntil = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly store: BlobStore,
@@ -51,7 +51,8 @@ export class BlobCache implements HasCaches {
     private readonly now: () => number,
   ) {}
 
-  static async open(settings: BlobCacheSettings, log: BlobStoreLog, events: BlobCacheEvents, now: () => number = Date.now): Promise<BlobCache> {
+  /** `now`: a monotonic clock in ms (a wall clock stepped back would stretch a pause). */
+  static async open(settings: BlobCacheSettings, log: BlobStoreLog, events: BlobCacheEvents, now: () => number = () => performance.now()): Promise<BlobCache> {
     return new BlobCache(await BlobStore.open(settings.path, settings.maxBytes, log), events, now);
   }
 
@@ -97,7 +98,7 @@ export class BlobCache implements HasCaches {
         this.events.fillSettled(outcome, digest, reason);
         if (local === true) {
           this.fillsPausedUntil = this.now() + FILL_PAUSE_MS;
-          this.events.fillsPaused(reason ?? 'the disk failed', this.fillsPausedUntil);
+          this.events.fillsPaused(reason ?? 'the disk failed', FILL_PAUSE_MS);
         }
       },
     });

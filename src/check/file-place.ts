@@ -10,6 +10,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { privacyBlockedBy, type NotPrivate } from '../store/file-permissions.js';
 
 /** What the SQLite database holds that other local users must not read. */
 export const DATABASE_SECRETS = "the gateway's token signing keys and token checksums";
@@ -20,10 +21,11 @@ export interface FileProbe {
   /** The error code (EACCES, EROFS...) when the process may not read and write `path`, else undefined. */
   denied(path: string, need: 'write' | 'read-write'): string | undefined;
   /**
-   * Why the process cannot make `path` private (readable by its owner only) when it is not:
-   * "mode 644, owned by uid 0"; undefined when it is private already or the process may chmod it.
+   * What of a database file (its directory, when the database's alone, and its -wal, -shm and
+   * -journal files included) others may read and the process may not chmod; undefined when the
+   * process can make it all private.
    */
-  cannotMakePrivate(path: string): string | undefined;
+  cannotMakePrivate(path: string): NotPrivate | undefined;
   /** "uid 998 (container-gateway)": who the process runs as, for messages. */
   readonly runningAs: string;
 }
@@ -67,8 +69,8 @@ export function inspectFilePlace(path: string, options: { extraFilesBeside: bool
       return {
         kind: 'blocked',
         file,
-        problem: `${file} may be read by other local users (${notPrivate}) and only its owner may change that; it holds ${options.secret}`,
-        fix: `give it to the gateway's user (chown ${uid} ${file}) or make it private (chmod 600 ${file})`,
+        problem: `${notPrivate.path} may be read by other local users (mode ${notPrivate.mode.toString(8)}, owned by uid ${notPrivate.owner}) and only its owner may change that; ${file} holds ${options.secret}`,
+        fix: `give it to the gateway's user (chown ${uid} ${notPrivate.path}) or make it private (chmod ${notPrivate.wanted.toString(8)} ${notPrivate.path})`,
       };
     }
     return { kind: 'exists', file };
@@ -108,18 +110,7 @@ export function realFileProbe(): FileProbe {
         return (error as NodeJS.ErrnoException).code ?? 'denied';
       }
     },
-    cannotMakePrivate(path) {
-      const uid = process.getuid?.();
-      try {
-        const stats = statSync(path);
-        const mode = stats.mode & 0o777;
-        // Root may chmod anything; the owner may chmod its own file.
-        if ((mode & 0o077) === 0 || uid === undefined || uid === 0 || stats.uid === uid) return undefined;
-        return `mode ${mode.toString(8)}, owned by uid ${stats.uid}`;
-      } catch {
-        return undefined;
-      }
-    },
+    cannotMakePrivate: privacyBlockedBy,
     runningAs: describeCurrentUser(),
   };
 }

@@ -32,6 +32,13 @@ export const REDACTED_PATHS = [
   '*.refresh_token',
 ];
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Log lines dropped because stdout's reader stalled with the buffer full, since start. */
+    droppedLogLines: () => number;
+  }
+}
+
 export interface HttpServerOptions {
   /** A pino destination for tests; stdout otherwise. */
   readonly logStream?: NodeJS.WritableStream;
@@ -58,21 +65,27 @@ function clientErrorAnswer(code: string | undefined): { status: number; reason: 
  * Log lines go to stdout in batches rather than one write each: at 50,000 requests a second a
  * write per request line cost about 2 µs of a request's 25 (measured in redirect mode). A batch
  * is written once it holds 2 KiB or every 250 ms, whichever comes first, and on exit. Each write
- * is whole lines and at most 4 KiB (PIPE_BUF), so lines of several workers sharing one pipe to
- * journald or a collector never interleave.
+ * is whole lines of at most 4 KiB, so on a pipe (PIPE_BUF) the lines of several workers never
+ * interleave. When the reader stalls (journald restarting, a blocked pipe), at most 8 MiB waits;
+ * beyond that lines are dropped and counted, rather than memory growing until the process dies.
  */
-function standardOutput(): pino.DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 2048, maxWrite: 4096, periodicFlush: 250 });
+const STDOUT_BUFFER_BYTES = 8 * 1024 * 1024;
+
+function standardOutput(onDrop: () => void): pino.DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 2048, maxWrite: 4096, maxLength: STDOUT_BUFFER_BYTES, periodicFlush: 250 });
+  destination.on('drop', onDrop);
+  return destination;
 }
 
 export function createHttpServer(config: GatewayConfig, options: HttpServerOptions = {}): FastifyInstance {
   const tls = config.server.tls;
   let requestCounter = 0;
+  let droppedLogLines = 0;
   const app = Fastify({
     logger: {
       level: config.log.level,
       redact: { paths: [...REDACTED_PATHS, `req.headers[${JSON.stringify(config.server.clientCertificateHeader.toLowerCase())}]`], censor: '[redacted]' },
-      stream: options.logStream ?? standardOutput(),
+      stream: options.logStream ?? standardOutput(() => (droppedLogLines += 1)),
     },
     // One line per request, written by our onResponse hook below, instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
@@ -132,6 +145,7 @@ export function createHttpServer(config: GatewayConfig, options: HttpServerOptio
   // shape, instead of growing properties in whatever order its route sets them, which made V8's
   // property accesses in the hooks polymorphic and cost a shape change per property per request.
   for (const field of REQUEST_NOTES) app.decorateRequest(field, undefined);
+  app.decorate('droppedLogLines', () => droppedLogLines);
   // Node checks request and header timeouts only this often (30 s by default): a fraction of the timeout.
   const server = app.server as unknown as { headersTimeout: number; connectionsCheckingInterval: number };
   server.headersTimeout = Math.min(server.headersTimeout, config.server.requestTimeoutMs);

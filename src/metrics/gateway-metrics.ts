@@ -114,6 +114,21 @@ export class GatewayMetrics {
     this.gaugeOnScrape('cg_cache_bytes', 'Estimated bytes held by each bounded cache', perCache((cache) => cache.calculatedSize), ['cache']);
   }
 
+  /** A counter kept elsewhere (a running total), read when /metrics is scraped. */
+  countOnScrape(name: string, help: string, read: () => number): void {
+    let reported = 0;
+    new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        const total = read();
+        if (total > reported) this.inc(total - reported);
+        reported = total;
+      },
+    });
+  }
+
   /** A gauge whose value is read when /metrics is scraped. */
   private gaugeOnScrape(name: string, help: string, read: (gauge: Gauge<string>) => void, labelNames: readonly string[] = []): void {
     new Gauge({

@@ -15,22 +15,49 @@ const PRIVATE_FILE = 0o600;
 /** Makes the data directory and the database files private; answers the paths whose modes it tightened. */
 export function securePermissions(databaseFile: string): string[] {
   const directory = dirname(databaseFile);
-  const name = basename(databaseFile);
-  const tightened: string[] = [];
   if (!existsSync(directory)) mkdirSync(directory, { recursive: true, mode: PRIVATE_DIRECTORY });
   // Created before SQLite opens it, so it never exists with the umask's mode.
   if (!existsSync(databaseFile)) closeSync(openSync(databaseFile, 'a', PRIVATE_FILE));
-  const dedicated = readdirSync(directory).every((entry) => entry.startsWith(name));
-  if (dedicated) tighten(directory, PRIVATE_DIRECTORY, tightened);
-  for (const file of [databaseFile, `${databaseFile}-wal`, `${databaseFile}-shm`, `${databaseFile}-journal`]) {
-    if (existsSync(file)) tighten(file, PRIVATE_FILE, tightened);
-  }
-  return tightened;
+  return looserThanPrivate(databaseFile).map(({ path, mode, wanted }) => {
+    chmodSync(path, wanted);
+    return `${path} ${mode.toString(8)} -> ${wanted.toString(8)}`;
+  });
 }
 
-function tighten(path: string, mode: number, tightened: string[]): void {
-  const current = statSync(path).mode & 0o777;
-  if ((current & ~mode) === 0) return;
-  chmodSync(path, current & mode);
-  tightened.push(`${path} ${current.toString(8)} -> ${(current & mode).toString(8)}`);
+/** A path of the database that others may read and this process may not chmod. */
+export interface NotPrivate {
+  readonly path: string;
+  readonly mode: number;
+  /** The mode the gateway would give it. */
+  readonly wanted: number;
+  readonly owner: number;
+}
+
+/**
+ * What securePermissions would change and could not: the first path others may read that this
+ * process may not chmod (another user owns it); undefined when it could make everything private.
+ * Looks only: `check` and serve's start-up checks ask it.
+ */
+export function privacyBlockedBy(databaseFile: string): NotPrivate | undefined {
+  const uid = process.geteuid?.();
+  // Root may chmod anything (a root-squashing NFS mount aside); on Windows there is nothing to change.
+  if (uid === undefined || uid === 0) return undefined;
+  return looserThanPrivate(databaseFile).find(({ owner }) => owner !== uid);
+}
+
+/** The data directory (when only the database's files are in it) and the database files that others may read or write. */
+function looserThanPrivate(databaseFile: string): NotPrivate[] {
+  const directory = dirname(databaseFile);
+  const name = basename(databaseFile);
+  const candidates: Array<[string, number]> = [];
+  if (existsSync(directory) && readdirSync(directory).every((entry) => entry.startsWith(name))) candidates.push([directory, PRIVATE_DIRECTORY]);
+  for (const file of [databaseFile, `${databaseFile}-wal`, `${databaseFile}-shm`, `${databaseFile}-journal`]) candidates.push([file, PRIVATE_FILE]);
+  const loose: NotPrivate[] = [];
+  for (const [path, allowed] of candidates) {
+    if (!existsSync(path)) continue;
+    const stats = statSync(path);
+    const mode = stats.mode & 0o777;
+    if ((mode & ~allowed) !== 0) loose.push({ path, mode, wanted: mode & allowed, owner: stats.uid });
+  }
+  return loose;
 }

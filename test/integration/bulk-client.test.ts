@@ -146,6 +146,22 @@ describe('BulkClient', () => {
     await client.close();
   });
 
+  it('a backend that sends nothing but interim responses is BACKEND_ERROR, not a wait without end', async () => {
+    const server = net.createServer((socket) => {
+      socket.once('data', () => {
+        const timer = setInterval(() => (socket.destroyed ? clearInterval(timer) : socket.write('HTTP/1.1 103 Early Hints\r\n\r\n')), 5);
+        socket.on('close', () => clearInterval(timer));
+      });
+    });
+    const url = await listen(server);
+    const client = new BulkClient({ origin: url, ...timeouts });
+    await assert.rejects(
+      client.stream({ url, headers: {} }, () => new Writable({ write: (_chunk, _encoding, done) => done() })),
+      (error: unknown) => error instanceof RegistryError && error.code === 'BACKEND_ERROR',
+    );
+    await client.close();
+  });
+
   it('a kept connection the server closed meanwhile: the request goes on a new one', async () => {
     const server = http.createServer((_request, response) => {
       response.writeHead(200, { 'content-length': '2' });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, get as nodeHttpGet } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
@@ -11,10 +12,21 @@ import { connect } from 'node:net';
 import { httpRequest } from './harness/http-client.js';
 import { pushImage } from './harness/seed.js';
 import { findFreePort, startRegistry, type RunningRegistry } from './harness/registry.js';
+import { sampleOf } from '../support/metrics.js';
 import { generateTestPki } from '../support/pki.js';
 import { startScriptedBackend } from '../support/scripted-backend.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli.js');
+
+/** A GET on a kept-alive connection, its body read and dropped: the status. */
+function httpGet(url: string, agent: HttpAgent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    nodeHttpGet(url, { agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve(response.statusCode ?? 0));
+    }).on('error', reject);
+  });
+}
 
 function cli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 });
@@ -30,6 +42,48 @@ describe('container-gateway CLI', () => {
   after(async () => {
     await registry.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a stdout nobody reads costs dropped, counted log lines, not memory: the gateway keeps answering with a bounded RSS', async () => {
+    const [port, metricsPort] = [await findFreePort(), await findFreePort()];
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        CG_CONFIG: '/dev/null',
+        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
+        CG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+        CG_DATABASE_URL: `sqlite://${join(dir, 'stalled-stdout.db')}`,
+        CG_BACKEND_URL: registry.url,
+        CG_LOG_LEVEL: 'info',
+        CG_AUDIT_DESTINATION: 'off',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Nobody reads the gateway's stdout: the pipe fills, then the gateway's own buffer.
+    child.stdout.pause();
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      let ready;
+      for (let attempt = 0; attempt < 100 && ready === undefined; attempt += 1) {
+        ready = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
+        if (ready === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Request lines with long paths (the path is logged): about 2 KiB each, so 8 MiB is a few thousand requests.
+      const path = `/v2/${'a'.repeat(1_500)}/tags/list`;
+      const agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
+      const dropped = async () => sampleOf((await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`)).body.toString(), 'cg_log_lines_dropped_total') ?? 0;
+      for (let batch = 0; batch < 40 && (await dropped()) === 0; batch += 1) {
+        await Promise.all(Array.from({ length: 500 }, () => httpGet(`http://127.0.0.1:${port}${path}`, agent)));
+      }
+      agent.destroy();
+      assert.ok((await dropped()) > 0, 'lines beyond the buffer were dropped and counted');
+      const rss = sampleOf((await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`)).body.toString(), 'cg_process_resident_memory_bytes') ?? Infinity;
+      assert.ok(rss < 300 * 1024 * 1024, `RSS ${Math.round(rss / 1024 / 1024)} MiB`);
+      assert.equal((await httpRequest(`http://127.0.0.1:${port}/healthz`)).status, 200, 'still answering');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
   });
 
   it('an invalid configuration exits 2 with one line per problem and no stack trace', () => {

@@ -35,6 +35,13 @@ const MAX_BUFFERS_IN_FLIGHT = 2;
 /** Idle buffers kept for the next transfers (8 MiB); more are left to the garbage collector. */
 const MAX_IDLE_BUFFERS = 8;
 const IDLE_CONNECTION_MS = 30_000;
+/** Interim (1xx) responses accepted before the final one; more is a backend that never answers. */
+const MAX_INTERIM_HEADS = 8;
+
+/** 1xx but 101: informational answers that a final one follows (RFC 9110 §15.2). */
+function isInterim(status: number): boolean {
+  return status >= 100 && status < 200 && status !== 101;
+}
 
 export interface BulkClientOptions {
   readonly origin: URL;
@@ -268,6 +275,7 @@ class BulkConnection {
 class Exchange {
   private head: ResponseHead | undefined;
   private headBytes: Buffer | undefined;
+  private interimHeads = 0;
   private sink: Writable | undefined;
   private received = false;
   private remaining = 0;
@@ -328,10 +336,13 @@ class Exchange {
       if (this.head !== undefined) return this.body(bytes, buffer);
       const joined = this.headBytes === undefined ? bytes : Buffer.concat([this.headBytes, bytes]);
       // Interim responses (100 Continue, 103 Early Hints: RFC 9110 §15.2) come before the final
-      // one and are skipped; a GET never asks to switch protocols, so no 101 is expected.
+      // one and are skipped, a few of them. A GET never asks to switch protocols: a 101 is final
+      // (and an error to the caller), as is a backend that sends nothing but interim heads.
       let unread = joined;
       let parsed = parseResponseHead(unread, 'GET');
-      while (parsed !== undefined && parsed.head.status >= 100 && parsed.head.status < 200) {
+      while (parsed !== undefined && isInterim(parsed.head.status)) {
+        this.interimHeads += 1;
+        if (this.interimHeads > MAX_INTERIM_HEADS) throw new MalformedResponse(`more than ${MAX_INTERIM_HEADS} interim responses`);
         unread = unread.subarray(parsed.length);
         parsed = parseResponseHead(unread, 'GET');
       }

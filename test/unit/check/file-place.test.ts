@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DATABASE_SECRETS, inspectFilePlace, realFileProbe, type FileProbe } from '../../../src/check/file-place.js';
+import type { NotPrivate } from '../../../src/store/file-permissions.js';
 
 /** A file system of a few paths: their kinds, and which of them the process may not write. */
-function probeOf(kinds: Record<string, 'file' | 'directory'>, denied: Record<string, string> = {}, notPrivate: Record<string, string> = {}): FileProbe {
+function probeOf(kinds: Record<string, 'file' | 'directory'>, denied: Record<string, string> = {}, notPrivate: Record<string, NotPrivate> = {}): FileProbe {
   return {
     kindOf: (path) => kinds[path] ?? (path === '/' ? 'directory' : undefined),
     denied: (path) => denied[path],
@@ -56,15 +57,16 @@ describe('inspectFilePlace', () => {
     assert.match(JSON.stringify(inspectFilePlace('/etc/hosts/gateway.db', database, probeOf({ '/etc': 'directory', '/etc/hosts': 'file' }))), /cannot be created: \/etc\/hosts is not a directory/);
   });
 
-  it('a database others may read and the gateway may not chmod (another user owns it) is blocked; an audit log is not', () => {
+  it('a database others may read and the gateway may not chmod (another user owns it, or its directory) is blocked; an audit log is not', () => {
     const kinds = { '/data': 'directory', '/data/gateway.db': 'file' } as const;
-    const notPrivate = { '/data/gateway.db': 'mode 644, owned by uid 0' };
-    const place = inspectFilePlace('/data/gateway.db', database, probeOf(kinds, {}, notPrivate));
-    assert.equal(place.kind, 'blocked');
-    if (place.kind !== 'blocked') return;
-    assert.equal(place.problem, `/data/gateway.db may be read by other local users (mode 644, owned by uid 0) and only its owner may change that; it holds ${DATABASE_SECRETS}`);
-    assert.equal(place.fix, "give it to the gateway's user (chown 998 /data/gateway.db) or make it private (chmod 600 /data/gateway.db)");
-    assert.equal(inspectFilePlace('/data/gateway.db', auditLog, probeOf(kinds, {}, notPrivate)).kind, 'exists');
+    const file = inspectFilePlace('/data/gateway.db', database, probeOf(kinds, {}, { '/data/gateway.db': { path: '/data/gateway.db', mode: 0o644, wanted: 0o600, owner: 0 } }));
+    assert.equal(file.kind, 'blocked');
+    if (file.kind !== 'blocked') return;
+    assert.equal(file.problem, `/data/gateway.db may be read by other local users (mode 644, owned by uid 0) and only its owner may change that; /data/gateway.db holds ${DATABASE_SECRETS}`);
+    assert.equal(file.fix, "give it to the gateway's user (chown 998 /data/gateway.db) or make it private (chmod 600 /data/gateway.db)");
+    const directory = inspectFilePlace('/data/gateway.db', database, probeOf(kinds, {}, { '/data/gateway.db': { path: '/data', mode: 0o770, wanted: 0o700, owner: 0 } }));
+    assert.equal(directory.kind === 'blocked' ? directory.fix : '', "give it to the gateway's user (chown 998 /data) or make it private (chmod 700 /data)");
+    assert.equal(inspectFilePlace('/data/gateway.db', auditLog, probeOf(kinds, {}, { '/data/gateway.db': { path: '/data/gateway.db', mode: 0o644, wanted: 0o600, owner: 0 } })).kind, 'exists');
   });
 
   it('the real probe: a file of the process\'s own, however open, can be made private', () => {
