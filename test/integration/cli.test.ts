@@ -28,6 +28,33 @@ function httpGet(url: string, agent: HttpAgent): Promise<number> {
   });
 }
 
+/**
+ * `serve` as a process, on free ports for its listener and for /metrics (metrics.listen), with
+ * its database in `dir`; resolves once both answer.
+ */
+async function serveWithMetrics(dir: string, name: string, env: Record<string, string>) {
+  const [port, metricsPort] = [await findFreePort(), await findFreePort()];
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      CG_CONFIG: '/dev/null',
+      CG_SERVER_LISTEN: `127.0.0.1:${port}`,
+      CG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
+      CG_DATABASE_URL: `sqlite://${join(dir, `${name}.db`)}`,
+      CG_AUDIT_DESTINATION: 'off',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const answers = (target: string) => httpRequest(target).then(() => true, () => false);
+  for (let attempt = 0; attempt < 100 && child.exitCode === null; attempt += 1) {
+    if ((await answers(`http://127.0.0.1:${port}/healthz`)) && (await answers(`http://127.0.0.1:${metricsPort}/metrics`))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, exited, url: `http://127.0.0.1:${port}`, metricsUrl: `http://127.0.0.1:${metricsPort}` };
+}
+
 function cli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 30_000 });
 }
@@ -45,41 +72,22 @@ describe('container-gateway CLI', () => {
   });
 
   it('a stdout nobody reads costs dropped, counted log lines, not memory: the gateway keeps answering with a bounded RSS', async () => {
-    const [port, metricsPort] = [await findFreePort(), await findFreePort()];
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        CG_CONFIG: '/dev/null',
-        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
-        CG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
-        CG_DATABASE_URL: `sqlite://${join(dir, 'stalled-stdout.db')}`,
-        CG_BACKEND_URL: registry.url,
-        CG_LOG_LEVEL: 'info',
-        CG_AUDIT_DESTINATION: 'off',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { child, exited, url, metricsUrl } = await serveWithMetrics(dir, 'stalled-stdout', { CG_BACKEND_URL: registry.url, CG_LOG_LEVEL: 'info' });
     // Nobody reads the gateway's stdout: the pipe fills, then the gateway's own buffer.
     child.stdout.pause();
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      let ready;
-      for (let attempt = 0; attempt < 100 && ready === undefined; attempt += 1) {
-        ready = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
-        if (ready === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
       // Request lines with long paths (the path is logged): about 2 KiB each, so 8 MiB is a few thousand requests.
       const path = `/v2/${'a'.repeat(1_500)}/tags/list`;
       const agent = new HttpAgent({ keepAlive: true, maxSockets: 16 });
-      const dropped = async () => sampleOf((await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`)).body.toString(), 'cg_log_lines_dropped_total') ?? 0;
+      const dropped = async () => sampleOf((await httpRequest(`${metricsUrl}/metrics`)).body.toString(), 'cg_log_lines_dropped_total') ?? 0;
       for (let batch = 0; batch < 40 && (await dropped()) === 0; batch += 1) {
-        await Promise.all(Array.from({ length: 500 }, () => httpGet(`http://127.0.0.1:${port}${path}`, agent)));
+        await Promise.all(Array.from({ length: 500 }, () => httpGet(`${url}${path}`, agent)));
       }
       agent.destroy();
       assert.ok((await dropped()) > 0, 'lines beyond the buffer were dropped and counted');
-      const rss = sampleOf((await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`)).body.toString(), 'cg_process_resident_memory_bytes') ?? Infinity;
+      const rss = sampleOf((await httpRequest(`${metricsUrl}/metrics`)).body.toString(), 'cg_process_resident_memory_bytes') ?? Infinity;
       assert.ok(rss < 300 * 1024 * 1024, `RSS ${Math.round(rss / 1024 / 1024)} MiB`);
-      assert.equal((await httpRequest(`http://127.0.0.1:${port}/healthz`)).status, 200, 'still answering');
+      assert.equal((await httpRequest(`${url}/healthz`)).status, 200, 'still answering');
     } finally {
       child.kill('SIGKILL');
       await exited;
@@ -210,39 +218,19 @@ describe('container-gateway CLI', () => {
         res.end('{"name":"pub/a","tags":["v1"]}');
       }, 1_500);
     });
-    const [port, metricsPort] = [await findFreePort(), await findFreePort()];
-    const child = spawn(process.execPath, [CLI, 'serve'], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        CG_CONFIG: '/dev/null',
-        CG_SERVER_LISTEN: `127.0.0.1:${port}`,
-        CG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`,
-        CG_DATABASE_URL: `sqlite://${join(dir, 'drain.db')}`,
-        CG_BACKEND_URL: slow.url,
-        CG_MANAGEMENT_TOKENS: 'drain-management-secret-0123456789',
-        CG_LOG_LEVEL: 'warn',
-        CG_AUDIT_DESTINATION: 'off',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const { child, exited, url, metricsUrl } = await serveWithMetrics(dir, 'drain', { CG_BACKEND_URL: slow.url, CG_MANAGEMENT_TOKENS: 'drain-management-secret-0123456789', CG_LOG_LEVEL: 'warn' });
     try {
-      let ready;
-      for (let attempt = 0; attempt < 100 && ready === undefined; attempt += 1) {
-        ready = await httpRequest(`http://127.0.0.1:${port}/healthz`).catch(() => undefined);
-        if (ready === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const metrics = await httpRequest(`http://127.0.0.1:${metricsPort}/metrics`);
+      const metrics = await httpRequest(`${metricsUrl}/metrics`);
       assert.equal(metrics.status, 200);
       assert.match(metrics.body.toString(), /cg_http_requests_total/);
-      assert.equal((await httpRequest(`http://127.0.0.1:${port}/metrics`)).status, 404, 'not on the main listener');
-      const published = await httpRequest(`http://127.0.0.1:${port}/repository_list`, {
+      assert.equal((await httpRequest(`${url}/metrics`)).status, 404, 'not on the main listener');
+      const published = await httpRequest(`${url}/repository_list`, {
         method: 'PUT',
         headers: { authorization: 'Bearer drain-management-secret-0123456789', 'content-type': 'application/json' },
         body: '{"repositories":[{"repository":"pub/a","auth_required":false}]}',
       });
       assert.equal(published.status, 200);
-      const inFlight = httpRequest(`http://127.0.0.1:${port}/v2/pub/a/tags/list`, { timeoutMs: 10_000 });
+      const inFlight = httpRequest(`${url}/v2/pub/a/tags/list`, { timeoutMs: 10_000 });
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = Date.now();
       child.kill('SIGTERM');
