@@ -13,7 +13,7 @@
  * a remembered redirect. On a 2-core machine the servers run on CPU 0 and wrk on CPU 1 (the script
  * restarts itself under taskset), so a server never shares its core with the load generator.
  * Reported per build: requests a second and gateway CPU µs per request, each round and the
- * median. Environment: CG_COMPARE_ENV_A / _B ("NAME=value ..." for that gateway, e.g.
+ * median, and the gateway's peak RSS. Environment: CG_COMPARE_ENV_A / _B ("NAME=value ..." for that gateway, e.g.
  * CG_LOG_LEVEL=info), CG_COMPARE_NODE_ARGS_A / _B (node options, e.g. --cpu-prof).
  */
 import { spawnSync } from 'node:child_process';
@@ -82,17 +82,18 @@ for (const [label, build] of [['A', buildA], ['B', buildB]] as const) {
     if (answer.status >= 300) throw new Error(`gateway ${label}: PUT ${pathName} answered ${answer.status}`);
   }
   const token = await login(gateway, BENCH_USER.name, BENCH_USER.password, REPOS.private);
-  targets.push({ label, url: `${gateway.url}${manifest}`, cpu: () => cpuSecondsOf(gateway.pid), expect: redirected, headers: { accept, authorization: `Bearer ${token}` } });
+  targets.push({ label, url: `${gateway.url}${manifest}`, cpu: () => cpuSecondsOf(gateway.pid), rssPid: gateway.pid, expect: redirected, headers: { accept, authorization: `Bearer ${token}` } });
 }
 
 const settings: LoadSettings = { durationS: 5, warmupS: 1, rounds: 1, connections: 64, threads: 1, timeoutS: 10, loadTool: 'wrk' };
 // Warm-up: every target's code optimized before anything is counted.
 for (const target of targets) await measureOnce(target, { ...settings, durationS: 2 });
-const results = new Map<string, { perSecond: number[]; cpuMicros: number[] }>();
+const results = new Map<string, { perSecond: number[]; cpuMicros: number[]; peakRssMiB: number }>();
 for (let round = 0; round < rounds; round += 1) {
   for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
     const run = await measureOnce(target, settings);
-    const entry = results.get(target.label) ?? { perSecond: [], cpuMicros: [] };
+    const entry = results.get(target.label) ?? { perSecond: [], cpuMicros: [], peakRssMiB: 0 };
+    entry.peakRssMiB = Math.max(entry.peakRssMiB, (run.peakRssBytes ?? 0) / (1024 * 1024));
     entry.perSecond.push(run.reqPerSec);
     entry.cpuMicros.push(run.cpuSecPerKReq * 1000);
     results.set(target.label, entry);
@@ -102,7 +103,7 @@ for (let round = 0; round < rounds; round += 1) {
 console.log('');
 const yardstick = median(results.get('Pulp-like')?.perSecond ?? [Number.NaN]);
 for (const [label, entry] of results) {
-  const ratio = label === 'Pulp-like' ? '' : `  ${(median(entry.perSecond) / yardstick).toFixed(3)}× the Pulp-like backend`;
+  const ratio = label === 'Pulp-like' ? '' : `  ${(median(entry.perSecond) / yardstick).toFixed(3)}× the Pulp-like backend, peak RSS ${entry.peakRssMiB.toFixed(0)} MiB`;
   console.log(`${label.padEnd(9)} median ${median(entry.perSecond).toFixed(0).padStart(6)} req/s, ${median(entry.cpuMicros).toFixed(2)} µs/request (${entry.cpuMicros.map((micros) => micros.toFixed(2)).join(' ')})${ratio}`);
 }
 await runCleanups();
