@@ -9,7 +9,8 @@
  * a corrupted or truncated download is neither kept nor delivered whole, and is fetched again next
  * time; an evicted blob is fetched again; a restarted gateway serves its cached blobs (one HEAD to
  * confirm, no download), from files only its user can read; a download every client walked away from
- * is abandoned and leaves nothing behind; a disk that cannot take a blob leaves its download to come
+ * is abandoned and leaves nothing behind; skopeo copies through the cache and, the second time, takes
+ * every blob from it; a disk that cannot take a blob leaves its download to come
  * straight from the backend, and pauses fills.
  */
 import assert from 'node:assert/strict';
@@ -24,6 +25,7 @@ import { startGateway, type RunningGateway } from '../support/gateway.js';
 import { abandonableGet, gate, openSockets, until } from '../support/held-requests.js';
 import { startRecordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 import { headerValue, httpRequest } from './harness/http-client.js';
+import { dockerReference, skopeoCopyToDir, verifyDirCopy } from './harness/skopeo.js';
 import { writeImageLayout, type BuiltImage, type BuiltLayer } from './harness/oci-layout.js';
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { pushLayout } from './harness/seed.js';
@@ -289,6 +291,23 @@ describe('the blob cache', () => {
     await until('the backend download was abandoned', () => proxy.calls.find((call) => call.url === path)?.aborted === true);
     held.open();
     await until('no partial file left', () => readdirSync(join(cacheDir, 'partial')).length === 0);
+  });
+
+  it('skopeo copies an image through the cache, every blob verified; a second copy takes its blobs from the cache, none from the backend', async () => {
+    const reference = dockerReference(gateway.url, 'team/app', 'v2');
+    const blobs = [images.b.config.digest, ...images.b.layers.map((layer) => layer.digest)];
+    const first = join(dir, 'skopeo-first');
+    await skopeoCopyToDir(reference, first, { creds: 'reader:reader-secret' });
+    assert.equal((await verifyDirCopy(first)).manifestDigest, images.b.manifest.digest);
+    await until('every blob of the image is kept', () => blobs.every((digest) => cachedFiles().includes(digest.slice('sha256:'.length))));
+
+    proxy.calls.length = 0;
+    const hitsBefore = await metric('cg_blob_cache_hits_total');
+    const second = join(dir, 'skopeo-second');
+    await skopeoCopyToDir(reference, second, { creds: 'reader:reader-secret' });
+    assert.equal((await verifyDirCopy(second)).manifestDigest, images.b.manifest.digest);
+    assert.deepEqual(proxy.calls.filter((call) => call.url.includes('/blobs/')).map((call) => `${call.method} ${call.url}`), [], 'no blob call reached the backend');
+    assert.equal((await metric('cg_blob_cache_hits_total')) - hitsBefore, blobs.length);
   });
 
   it('a disk that cannot take a blob costs a warning, not the download: it comes straight from the backend, and fills pause', async () => {
