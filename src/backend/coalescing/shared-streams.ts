@@ -11,6 +11,7 @@
  * cache, where the disk absorbs the difference (blob-cache/blob-fill.ts). A client that leaves is
  * dropped from the fan-out; the backend stream is cancelled only when every client has left.
  */
+import type { ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import type { ClientConnection } from '../client.js';
 import { ClientLeft } from './in-flight.js';
@@ -28,9 +29,9 @@ export type OpenClients = (status: number, headers: Record<string, string>) => W
 const STREAM_BUFFER_BYTES = 1024 * 1024;
 
 /**
- * A client that has not taken a chunk after this long is cut off: the slowest client governs the
+ * A client that has taken nothing for this long is cut off: the slowest client governs the
  * stream, so one that stopped reading would otherwise hold every other client of the blob, and
- * the backend connection, for as long as it likes.
+ * the backend connection, for as long as it likes. One reading slowly is not cut.
  */
 const STALLED_CLIENT_MS = 60_000;
 
@@ -136,10 +137,27 @@ export class SharedStreams {
   }
 }
 
-/** writtenOrClosed, with the response destroyed (so closed) when it has not taken the chunks in `ms`. */
+/**
+ * writtenOrClosed, with the response destroyed (so closed) once it has taken nothing for `ms`: a
+ * client reading slowly but steadily is never cut, one that stopped reading is. Progress is what
+ * the kernel took from the socket's write queue; where Node does not show that queue, the chunks
+ * must all be taken within `ms`.
+ */
 function takenInTime(response: Writable, chunks: Buffer[], ms: number): Promise<void> {
-  const stalled = setTimeout(() => response.destroy(), ms);
-  return writtenOrClosed(response, chunks).finally(() => clearTimeout(stalled));
+  let queued = queuedBytes(response);
+  const watch = setInterval(() => {
+    const now = queuedBytes(response);
+    if (now === undefined || now === queued) response.destroy();
+    queued = now;
+  }, ms);
+  return writtenOrClosed(response, chunks).finally(() => clearInterval(watch));
+}
+
+/** Bytes of the response's socket the kernel has not taken yet (libuv's write queue), when Node shows them. */
+function queuedBytes(response: Writable): number | undefined {
+  const socket = (response as Partial<ServerResponse>).socket as { _handle?: { writeQueueSize?: unknown } } | null | undefined;
+  const size = socket?._handle?.writeQueueSize;
+  return typeof size === 'number' ? size : undefined;
 }
 
 /** Resolves once the response has taken every chunk (the last write's callback: they come in order), or closed. */
