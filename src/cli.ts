@@ -167,10 +167,14 @@ async function tokenCertificates(options: { config?: string }): Promise<void> {
   process.stdout.write(await certificateBundle(deployableOrExit(configOrExit(options.config))));
 }
 
+/** Ten years. */
+const MAX_ACTIVATE_IN_SECONDS = 10 * 366 * 24 * 3600;
+
 async function rotate(options: { config?: string; activateIn: string }): Promise<void> {
-  const seconds = Number(options.activateIn);
-  if (!Number.isInteger(seconds) || seconds < 0) {
-    process.stderr.write('container-gateway: --activate-in must be a whole number of seconds\n');
+  // Digits only (Number(' ') is 0), and at most ten years: a date JavaScript can still write.
+  const seconds = /^\d{1,9}$/.test(options.activateIn.trim()) ? Number(options.activateIn.trim()) : Number.NaN;
+  if (!Number.isInteger(seconds) || seconds > MAX_ACTIVATE_IN_SECONDS) {
+    process.stderr.write(`container-gateway: --activate-in must be a whole number of seconds, at most ${MAX_ACTIVATE_IN_SECONDS}\n`);
     process.exit(EXIT_CONFIG);
   }
   const rotated = await rotateSigningKey(deployableOrExit(configOrExit(options.config)), seconds);

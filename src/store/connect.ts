@@ -74,8 +74,14 @@ export function describeDatabaseUrl(url: string): string {
     return 'postgres://(a malformed URL)';
   }
   if (parsed.password !== '') parsed.password = '***';
+  // node-postgres also takes secrets from the query (pg-connection-string: password, sslpassword, sslkey).
+  for (const name of [...parsed.searchParams.keys()]) {
+    if (SECRET_QUERY_PARAMETERS.has(name.toLowerCase())) parsed.searchParams.set(name, '***');
+  }
   return parsed.href;
 }
+
+const SECRET_QUERY_PARAMETERS: ReadonlySet<string> = new Set(['password', 'sslpassword', 'sslkey']);
 
 export async function openDatabase(settings: DatabaseSettings, options: { migrate?: boolean } = {}): Promise<OpenDatabase> {
   const opened = isPostgresUrl(settings.url) ? openPostgres(settings) : openSqlite(settings);

@@ -363,6 +363,14 @@ describe('container-gateway CLI', () => {
         throw new Error('the gateway did not answer');
       };
       const before = await kidOf();
+      // A delay that is not a plain number of seconds changes nothing: no key is added.
+      for (const activateIn of ['99999999999999999999', ' ', '1e3', '-1']) {
+        const refused = cli(['rotate-signing-key', '--activate-in', activateIn], env);
+        assert.equal(refused.status, 2, `${JSON.stringify(activateIn)}: ${refused.stderr}`);
+        assert.match(refused.stderr, /--activate-in must be a whole number of seconds/);
+        assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+      }
+      assert.equal(cli(['token-certificates'], env).stdout, first.stdout, 'no key was added');
       const rotated = cli(['rotate-signing-key'], env);
       assert.equal(rotated.status, 0, rotated.stderr);
       assert.equal(rotated.stdout.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2, 'old and new certificates');
