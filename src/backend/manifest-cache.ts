@@ -5,7 +5,7 @@
  * header: a digest present in one repository says nothing about another, and the backend's
  * answer depends on content negotiation.
  */
-import { acceptSetId } from './coalescing/read-key.js';
+import { acceptSetName } from './coalescing/read-key.js';
 import { BoundedCache, stringBytes, type CacheView, type HasCaches } from '../caches/bounded-cache.js';
 
 export interface CachedManifest {
@@ -28,7 +28,7 @@ export class ManifestCache implements HasCaches {
 
   /** Accept compared as a set of types, as shared reads compare it (coalescing/read-key.ts). */
   static keyOf(name: string, digest: string, accept: string | undefined): string {
-    return `${name}@${digest}#${accept === undefined ? '' : acceptSetId(accept)}`;
+    return `${name}@${digest}#${accept === undefined ? '' : acceptSetName(accept)}`;
   }
 
   get(key: string): CachedManifest | undefined {

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { OciCode } from '../errors/oci-codes.js';
 import { FORWARDED_REQUEST_HEADERS, fetchContent, type ContentOutcome } from '../backend/content.js';
 import { ManifestCache } from '../backend/manifest-cache.js';
-import { acceptSetId } from '../backend/coalescing/read-key.js';
+import { acceptSetName } from '../backend/coalescing/read-key.js';
 import type { RegistryDependencies } from './plugin.js';
 
 /** Distribution refuses manifests over 4 MiB; a little headroom for other backends. */
@@ -72,7 +72,7 @@ export function rememberedRedirect(deps: ContentDeps, method: string, pathAndQue
 
 /** Accept as a set of types, as shared reads and the manifest cache compare it, named by a short number: this key is hashed on every request. */
 function redirectKey(method: string, pathAndQuery: string, headers: RedirectSelectors): string {
-  return `${method} ${pathAndQuery}#${headers.accept === undefined ? '' : acceptSetId(headers.accept)}#${headers.range ?? ''}`;
+  return `${method} ${pathAndQuery}#${headers.accept === undefined ? '' : acceptSetName(headers.accept)}#${headers.range ?? ''}`;
 }
 
 /** The fetching half of the redirect cache, for a caller that looked the request up already: a redirect it answers is remembered. */

@@ -50,7 +50,7 @@ function looserThanPrivate(databaseFile: string): NotPrivate[] {
   const directory = dirname(databaseFile);
   const name = basename(databaseFile);
   const candidates: Array<[string, number]> = [];
-  if (existsSync(directory) && readdirSync(directory).every((entry) => entry.startsWith(name))) candidates.push([directory, PRIVATE_DIRECTORY]);
+  if (holdsOnlyDatabaseFiles(directory, name)) candidates.push([directory, PRIVATE_DIRECTORY]);
   for (const file of [databaseFile, `${databaseFile}-wal`, `${databaseFile}-shm`, `${databaseFile}-journal`]) candidates.push([file, PRIVATE_FILE]);
   const loose: NotPrivate[] = [];
   for (const [path, allowed] of candidates) {
@@ -60,4 +60,13 @@ function looserThanPrivate(databaseFile: string): NotPrivate[] {
     if ((mode & ~allowed) !== 0) loose.push({ path, mode, wanted: mode & allowed, owner: stats.uid });
   }
   return loose;
+}
+
+/** The directory holds the database's files and nothing else; one it may not list (mode 0730) is not taken for the gateway's own. */
+function holdsOnlyDatabaseFiles(directory: string, name: string): boolean {
+  try {
+    return readdirSync(directory).every((entry) => entry.startsWith(name));
+  } catch {
+    return false;
+  }
 }

@@ -353,7 +353,8 @@ class Exchange {
       }
       const head = parsed.head;
       this.head = head;
-      this.connection.reusable = head.keepAlive && head.framing.kind !== 'until-close';
+      // A 101 switched the connection to another protocol: it never carries another request.
+      this.connection.reusable = head.keepAlive && head.framing.kind !== 'until-close' && head.status !== 101;
       this.remaining = head.framing.kind === 'length' ? head.framing.length : 0;
       this.decoder = head.framing.kind === 'chunked' ? new ChunkedDecoder() : undefined;
       this.arm(this.options.bodyTimeoutMs);

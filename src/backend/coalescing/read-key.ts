@@ -38,20 +38,23 @@ export function acceptSet(accept: string): string {
   return normalized;
 }
 
-/** Short, stable names for Accept sets, for cache keys hashed on every request. */
-const acceptSetIds = new Map<string, number>();
-/** Never reused: after the map is cleared, a set gets a new id rather than another set's old one. */
-let nextAcceptSetId = 1;
+/**
+ * Short names for Accept sets, for cache keys hashed on every request. The first sets seen get a
+ * number each, kept for the life of the process (real clients send a handful); any later set is
+ * named by itself. Never cleared: a client inventing Accept values cannot rename the sets every
+ * other client's cache entries are keyed by.
+ */
+const acceptSetNames = new Map<string, string>();
+const MAX_NUMBERED_ACCEPT_SETS = 64;
 
-/** A number naming this Accept value's set of types (equal sets, equal numbers) while this process runs. */
-export function acceptSetId(accept: string): number {
+/** A name for this Accept value's set of types (equal sets, equal names) while this process runs; never one that another set has. */
+export function acceptSetName(accept: string): string {
   const set = acceptSet(accept);
-  let id = acceptSetIds.get(set);
-  if (id === undefined) {
-    if (acceptSetIds.size >= MAX_REMEMBERED_ACCEPTS) acceptSetIds.clear();
-    id = nextAcceptSetId;
-    nextAcceptSetId += 1;
-    acceptSetIds.set(set, id);
-  }
-  return id;
+  const known = acceptSetNames.get(set);
+  if (known !== undefined) return known;
+  // Escaped: a set named by itself never holds the `#` that separates the parts of a cache key.
+  if (acceptSetNames.size >= MAX_NUMBERED_ACCEPT_SETS) return `=${encodeURIComponent(set)}`;
+  const name = String(acceptSetNames.size + 1);
+  acceptSetNames.set(set, name);
+  return name;
 }

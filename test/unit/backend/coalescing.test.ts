@@ -7,6 +7,8 @@ import { ClientLeft, InFlight } from '../../../src/backend/coalescing/in-flight.
 import { acceptSet, sharedReadKey } from '../../../src/backend/coalescing/read-key.js';
 import { ManifestCache } from '../../../src/backend/manifest-cache.js';
 
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
 class FakeClientConnection extends EventEmitter implements ClientConnection {
   writableFinished = false;
   leave(): void {
@@ -46,6 +48,14 @@ describe('sharedReadKey', () => {
 });
 
 describe('the manifest cache key', () => {
+  it('a client inventing Accept values cannot rename the sets other clients\' cache entries are keyed by', () => {
+    const common = ManifestCache.keyOf('team/app', DIGEST, 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json');
+    const invented = Array.from({ length: 300 }, (_, index) => ManifestCache.keyOf('team/app', DIGEST, `application/x-invented-${index}#x`));
+    assert.equal(ManifestCache.keyOf('team/app', DIGEST, 'application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json'), common);
+    assert.equal(new Set(invented).size, invented.length, 'every set its own key');
+    assert.ok(invented.every((key) => key.split('#').length === 2), 'a set named by itself holds no key separator');
+  });
+
   it('compares Accept as shared reads do: the same types in another order are the same entry, other types another', () => {
     const key = (accept: string | undefined) => ManifestCache.keyOf('team/app', `sha256:${'a'.repeat(64)}`, accept);
     assert.equal(key('application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json'), key('application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json'));
