@@ -10,7 +10,7 @@
 import type { GatewayConfig } from '../config/compiled.js';
 import { X509Certificate } from 'node:crypto';
 import { describeDatabaseUrl, sqliteFileOf } from '../store/connect.js';
-import { pendingMigrationsReadOnly } from '../store/inspect-database.js';
+import { migrationStateReadOnly } from '../store/inspect-database.js';
 import { checkRobotRealm } from '../backend/credentials.js';
 import { createKubernetesClient } from '../providers/kubernetes-client.js';
 import { probeBackend } from './backend-probe.js';
@@ -113,7 +113,14 @@ async function checkDatabase(config: GatewayConfig): Promise<Line> {
     }
   }
   try {
-    const pending = await pendingMigrationsReadOnly(config.database);
+    const { pending, unknown } = await migrationStateReadOnly(config.database);
+    if (unknown.length > 0) {
+      return {
+        status: 'FAIL',
+        what: 'database',
+        detail: `${location} was migrated by a newer version of the gateway (${unknown.join(', ')}); this one refuses to start on it. Fix: run that newer version, or restore the backup taken before the upgrade (docs/upgrade.md)`,
+      };
+    }
     return pending.length === 0
       ? { status: 'ok', what: 'database', detail: `${location}, schema up to date` }
       : { status: 'warn', what: 'database', detail: `${location}, ${pending.length} migration(s) pending: serve (or migrate) applies them at start` };

@@ -1,5 +1,6 @@
 /**
- * pendingMigrationsReadOnly: which migrations an existing database still lacks, found without
+ * migrationStateReadOnly: which migrations an existing database still lacks (or has from a newer
+ * version), found without
  * writing anything (for `check`). openDatabase cannot do that for SQLite: even a read-only
  * connection to a WAL database creates its -wal and -shm files. So, when no -wal file exists
  * (no gateway has it open, and the last one closed it cleanly), the file is read into memory and
@@ -10,28 +11,28 @@ import { existsSync, readFileSync } from 'node:fs';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, SqliteDialect } from 'kysely';
 import { openDatabase, sqliteFileOf, type DatabaseSettings } from './connect.js';
-import { pendingMigrations } from './migrations.js';
+import { migrationState } from './migrations.js';
 
 /** Bytes 18 and 19 of the SQLite header: file format versions, 2 for WAL, 1 for a rollback journal. */
 const WRITE_VERSION_OFFSET = 18;
 const READ_VERSION_OFFSET = 19;
 
-export async function pendingMigrationsReadOnly(settings: DatabaseSettings): Promise<string[]> {
+export async function migrationStateReadOnly(settings: DatabaseSettings): Promise<{ pending: string[]; unknown: string[] }> {
   const file = sqliteFileOf(settings.url);
   if (file === undefined) {
     // PostgreSQL: connecting and reading the migration table writes nothing.
     const database = await openDatabase(settings, { migrate: false });
     try {
-      return await pendingMigrations(database.db as Kysely<unknown>, database.dialect);
+      return await migrationState(database.db as Kysely<unknown>, database.dialect);
     } finally {
       await database.close();
     }
   }
-  if (file === ':memory:') return [];
+  if (file === ':memory:') return { pending: [], unknown: [] };
   const sqlite = existsSync(`${file}-wal`) ? new SqliteDatabase(file, { readonly: true, fileMustExist: true }) : inMemoryCopy(file);
   const db = new Kysely<unknown>({ dialect: new SqliteDialect({ database: sqlite }) });
   try {
-    return await pendingMigrations(db, 'sqlite');
+    return await migrationState(db, 'sqlite');
   } finally {
     await db.destroy();
   }

@@ -88,8 +88,23 @@ export async function runMigrations(db: Kysely<unknown>, dialect: DialectName): 
 
 /** Names of migrations not yet applied (for `check` and /readyz). */
 export async function pendingMigrations(db: Kysely<unknown>, dialect: DialectName): Promise<string[]> {
+  return (await migrationState(db, dialect)).pending;
+}
+
+/**
+ * Migrations not yet applied, and migrations the database has that this version does not know
+ * (a newer version migrated it: this one refuses to start on it, kysely's Migrator calls it
+ * corrupted).
+ */
+export async function migrationState(db: Kysely<unknown>, dialect: DialectName): Promise<{ pending: string[]; unknown: string[] }> {
   const migrator = new Migrator({ db, provider: providerFor(dialect) });
   const all = await migrator.getMigrations();
-  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+  const known = new Set(all.map((m) => m.name));
+  let executed: string[] = [];
+  if (all.some((m) => m.executedAt !== undefined)) {
+    const rows = await (db as Kysely<{ kysely_migration: { name: string } }>).selectFrom('kysely_migration').select('name').execute();
+    executed = rows.map((row) => row.name);
+  }
+  return { pending: all.filter((m) => m.executedAt === undefined).map((m) => m.name), unknown: executed.filter((name) => !known.has(name)) };
 }
 

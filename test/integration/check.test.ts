@@ -16,6 +16,7 @@ import { startFakeKatello, type FakeKatello } from '../fake-katello/fake-katello
 import { startRegistry, type RunningRegistry } from './harness/registry.js';
 import { generateTestPki, type TestPki } from '../support/pki.js';
 import { startScriptedBackend, type ScriptedBackend } from '../support/scripted-backend.js';
+import SqliteDatabase from 'better-sqlite3';
 
 const CLI = join(process.cwd(), 'dist', 'cli.js');
 /** Debian's nobody: a user without root's power to write anywhere. */
@@ -222,5 +223,20 @@ describe('check tells the truth', () => {
     const result = await check(env, { cwd: site });
     assert.match(result.stdout, /ok\s+database\s+sqlite .*schema up to date/);
     assert.deepEqual(snapshot(site), before, 'check changed the site');
+  });
+
+  it('a database a newer version migrated: FAIL naming that migration, where serve would refuse to start', async () => {
+    const file = join(dir, 'newer', 'gateway.db');
+    const env = { ...plain(), CG_DATABASE_URL: `sqlite://${file}` };
+    const migrated = spawnSync(process.execPath, [CLI, 'migrate'], { env: { PATH: process.env.PATH ?? '', CG_CONFIG: '/dev/null', ...env }, encoding: 'utf8' });
+    assert.equal(migrated.status, 0, migrated.stderr);
+    const database = new SqliteDatabase(file);
+    database.prepare("INSERT INTO kysely_migration (name, timestamp) VALUES ('2099-01-01-001-from-the-future', '2099-01-01T00:00:00.000Z')").run();
+    database.close();
+    const result = await check(env);
+    assert.equal(result.status, 1);
+    assert.match(result.stdout, /FAIL database\s+sqlite .* was migrated by a newer version of the gateway \(2099-01-01-001-from-the-future\); this one refuses to start on it\. Fix: /);
+    const served = spawnSync(process.execPath, [CLI, 'migrate'], { env: { PATH: process.env.PATH ?? '', CG_CONFIG: '/dev/null', ...env }, encoding: 'utf8' });
+    assert.notEqual(served.status, 0, 'migrate (as serve) refuses it too');
   });
 });
