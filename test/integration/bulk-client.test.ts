@@ -227,4 +227,29 @@ describe('BulkClient', () => {
     assert.equal(result().digest, blobDigest);
     await client.close();
   });
+
+  it('a request aborted while it waits for a connection leaves at once; the next in line gets the freed one', async () => {
+    let releaseFirst!: () => void;
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const server = http.createServer((request, response) => {
+      const answer = () => response.writeHead(200, { 'content-length': '2' }).end('ok');
+      if (request.url === '/first') void firstHeld.then(answer);
+      else answer();
+    });
+    const url = await listen(server);
+    const client = new BulkClient({ origin: url, ...timeouts, connections: 1 });
+    const sink = () => new Writable({ write: (_chunk, _encoding, done) => done() });
+    const first = client.stream({ url: new URL('/first', url), headers: {} }, sink);
+    const controller = new AbortController();
+    const waiting = client.stream({ url: new URL('/second', url), headers: {}, signal: controller.signal }, sink);
+    const third = client.stream({ url: new URL('/third', url), headers: {} }, sink);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    controller.abort(new Error('the client left'));
+    // Rejected while the only connection is still busy with the first request.
+    await assert.rejects(waiting, /the client left/);
+    releaseFirst();
+    await first;
+    await third;
+    await client.close();
+  });
 });

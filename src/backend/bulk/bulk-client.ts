@@ -122,13 +122,29 @@ export class BulkClient {
           throw error;
         }
       }
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
-      if (signal?.aborted === true) {
-        // This turn at a connection goes to the next in line, or the freed one would sit idle.
-        this.waiting.shift()?.();
-        signal.throwIfAborted();
-      }
+      await this.turn(signal);
     }
+  }
+
+  /**
+   * Waits for a connection to be freed. A request aborted meanwhile leaves the line at once (and
+   * rejects), instead of waiting for a turn it would only pass on.
+   */
+  private turn(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        const index = this.waiting.indexOf(wake);
+        if (index !== -1) this.waiting.splice(index, 1);
+        reject(signal?.reason);
+      };
+      const wake = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiting.push(wake);
+    });
   }
 
   private release(connection: BulkConnection): void {
