@@ -180,7 +180,7 @@ function sizeOf(contentLength: string | undefined): number | undefined {
 }
 
 /** A cached blob, whole or the asked-for range. */
-async function sendFromCache(source: ByteSource, size: number, digest: string, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+async function sendFromCache(source: ByteSource, size: number, digest: string, request: FastifyRequest, reply: FastifyReply): Promise<'answered' | 'not-cached'> {
   const etag = `"${digest}"`;
   const range = decideRange(request.headers.range, headerOf(request, 'if-range'), size, etag);
   if (range.kind === 'unsatisfiable') throw new RegistryError('RANGE_INVALID', { headers: { 'content-range': `bytes */${size}` } });
@@ -196,23 +196,20 @@ async function sendFromCache(source: ByteSource, size: number, digest: string, r
 async function sendFromFill(fill: BlobFill, digest: string, reply: FastifyReply): Promise<'answered' | 'not-cached'> {
   const { source, release } = fill.reader();
   try {
-    await sendOrCut(source, 0, fill.blobSize - 1, reply, 200, blobHeaders(digest, fill.blobSize));
-    return 'answered';
-  } catch (error) {
-    if (error instanceof FillFailed && error.local && !reply.sent) return 'not-cached';
-    throw error;
+    return await sendOrCut(source, 0, fill.blobSize - 1, reply, 200, blobHeaders(digest, fill.blobSize));
   } finally {
     release();
   }
 }
 
-async function sendOrCut(source: ByteSource, start: number, end: number, reply: FastifyReply, status: number, headers: Record<string, string>): Promise<void> {
+/** 'not-cached' when the disk failed a fill before anything was sent: the caller serves the blob another way. */
+async function sendOrCut(source: ByteSource, start: number, end: number, reply: FastifyReply, status: number, headers: Record<string, string>): Promise<'answered' | 'not-cached'> {
   try {
     const outcome = await sendBytes(source, start, end, { connection: reply.raw, open: () => openResponse(reply, status, headers) });
     if (outcome === 'sent') reply.raw.end();
+    return 'answered';
   } catch (error) {
-    // A disk that failed the fill before anything was sent: the caller serves it another way.
-    if (error instanceof FillFailed && error.local && !reply.sent) throw error;
+    if (error instanceof FillFailed && error.local && !reply.sent) return 'not-cached';
     // Nothing sent yet: a proper error answer. Once bytes went out, a download that failed (or a
     // file that could not be read) must not look whole to the client: the connection is cut.
     // The reason (a file path, a digest mismatch) is for the log, not for the client.
@@ -221,6 +218,7 @@ async function sendOrCut(source: ByteSource, start: number, end: number, reply: 
       throw new RegistryError('BACKEND_ERROR', { message: 'the blob could not be delivered whole' });
     }
     reply.raw.destroy();
+    return 'answered';
   }
 }
 
