@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheView } from '../caches/bounded-cache.js';
+import { counterCountedElsewhere } from './counted-elsewhere.js';
 import { RequestTallies } from './request-tallies.js';
 
 export class GatewayMetrics {
@@ -58,13 +59,12 @@ export class GatewayMetrics {
   });
 
   /** User token lookups by result: counted on every request with a token, added to cg_token_cache_total when scraped. */
-  private readonly tokenLookups = { hit: 0, miss: 0 };
-  private readonly tokenLookupsReported = { hit: 0, miss: 0 };
+  private readonly tokenLookups = { hit: { labels: { result: 'hit' }, total: 0 }, miss: { labels: { result: 'miss' }, total: 0 } };
 
   /** A user token was looked up: answered from memory (hit) or not. */
   tokenLookedUp(hit: boolean): void {
-    if (hit) this.tokenLookups.hit += 1;
-    else this.tokenLookups.miss += 1;
+    if (hit) this.tokenLookups.hit.total += 1;
+    else this.tokenLookups.miss.total += 1;
   }
 
   readonly logins = new Counter({
@@ -116,17 +116,8 @@ export class GatewayMetrics {
 
   /** A counter kept elsewhere (a running total), read when /metrics is scraped. */
   countOnScrape(name: string, help: string, read: () => number): void {
-    let reported = 0;
-    new Counter({
-      name,
-      help,
-      registers: [this.registry],
-      collect() {
-        const total = read();
-        if (total > reported) this.inc(total - reported);
-        reported = total;
-      },
-    });
+    const series = { labels: {} };
+    counterCountedElsewhere(this.registry, name, help, [], () => [{ labels: series.labels, total: read() }]);
   }
 
   /** A gauge whose value is read when /metrics is scraped. */
@@ -144,19 +135,8 @@ export class GatewayMetrics {
 
   constructor(options: { poolWaiting?: () => number } = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cg_' });
-    const [lookups, reported] = [this.tokenLookups, this.tokenLookupsReported];
-    new Counter({
-      name: 'cg_token_cache_total',
-      help: 'User token lookups answered from memory (hit) or the database (miss)',
-      labelNames: ['result'] as const,
-      registers: [this.registry],
-      collect() {
-        for (const result of ['hit', 'miss'] as const) {
-          if (lookups[result] > reported[result]) this.inc({ result }, lookups[result] - reported[result]);
-          reported[result] = lookups[result];
-        }
-      },
-    });
+    const lookups = this.tokenLookups;
+    counterCountedElsewhere(this.registry, 'cg_token_cache_total', 'User token lookups answered from memory (hit) or the database (miss)', ['result'], () => [lookups.hit, lookups.miss]);
     const poolWaiting = options.poolWaiting ?? (() => 0);
     this.databasePoolWaiting = new Gauge({
       name: 'cg_database_pool_waiting',
