@@ -44,5 +44,17 @@ export function ensureTools(say: (line: string) => void): ToolReport {
   const install = update.status === 0 ? spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env }) : update;
   const still = wanted.filter((name) => findCommand(name) === undefined);
   if (install.status !== 0) say(`apt-get failed (exit ${String(install.status)}); still missing: ${still.join(' ') || 'nothing'}`);
+  if (missing.includes(REGISTRY_PACKAGE) && !still.includes(REGISTRY_PACKAGE)) stopPackagedRegistry(say);
   return { missing: still, installed: missing.filter((name) => !still.includes(name)) };
+}
+
+/**
+ * Debian's docker-registry package enables and starts its own service (/etc/docker/registry/
+ * config.yml: port 5000 on every interface). The demo runs a registry of its own on 127.0.0.1, so
+ * the packaged one is stopped and disabled rather than left listening after the demo ends.
+ */
+function stopPackagedRegistry(say: (line: string) => void): void {
+  if (findCommand('systemctl') === undefined) return;
+  const stopped = spawnSync('systemctl', ['disable', '--now', `${REGISTRY_PACKAGE}.service`], { stdio: 'ignore' });
+  if (stopped.status === 0) say(`stopped and disabled the packaged ${REGISTRY_PACKAGE} service (it listened on port 5000 on every interface); the demo runs its own on 127.0.0.1`);
 }
