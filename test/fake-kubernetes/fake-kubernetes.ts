@@ -241,7 +241,8 @@ export async function startFakeKubernetes(options: FakeKubernetesOptions): Promi
   /** RBAC's refusal of a caller that may not create reviews (or call anything else here). */
   const forbid = (res: http.ServerResponse, username: string, method: string, path: string): void => {
     const resource = path === TOKEN_REVIEW_PATH ? { group: 'authentication.k8s.io', resource: 'tokenreviews' } : path === SUBJECT_ACCESS_REVIEW_PATH ? { group: 'authorization.k8s.io', resource: 'subjectaccessreviews' } : undefined;
-    const verb = method === 'POST' ? 'create' : method.toLowerCase();
+    // requestinfo.go: a request on the collection (these paths name no object) is create, list or deletecollection.
+    const verb = ({ POST: 'create', GET: 'list', DELETE: 'deletecollection' } as Record<string, string>)[method] ?? method.toLowerCase();
     if (resource === undefined) {
       send(res, 403, { ...statusObject(403, `forbidden: User ${JSON.stringify(username)} cannot ${method.toLowerCase()} path ${JSON.stringify(path)}`), details: {} });
       return;
