@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -184,6 +184,29 @@ describe('check tells the truth', () => {
       result.stdout,
       new RegExp(`FAIL database\\s+sqlite ${locked}/data/gateway\\.db does not exist and cannot be created: ${locked} is not writable by uid 65534 \\(nobody\\) \\(EACCES\\)\\. Fix: create ${locked}/data for the gateway's user \\(mkdir -p ${locked}/data && chown 65534 ${locked}/data\\)`),
     );
+  });
+
+  it('a database others may read that belongs to another user: FAIL as the gateway user, who could not make it private; check and serve alike', async () => {
+    // A place nobody may reach (the test's own directory is root's, 0700).
+    const shared = mkdtempSync(join(tmpdir(), 'cg-check-shared-'));
+    chmodSync(shared, 0o777);
+    // Not the database's own directory (it holds something else): only the files are the gateway's to tighten.
+    writeFileSync(join(shared, 'README'), 'shared\n');
+    const file = join(shared, 'gateway.db');
+    const migrated = spawnSync(process.execPath, [CLI, 'migrate'], { env: { PATH: process.env.PATH ?? '', CG_CONFIG: '/dev/null', CG_DATABASE_URL: `sqlite://${file}` }, encoding: 'utf8' });
+    assert.equal(migrated.status, 0, migrated.stderr);
+    // Root's file, writable by everyone (so SQLite could open it), readable by everyone.
+    chmodSync(file, 0o666);
+    const env = { ...plain(), CG_DATABASE_URL: `sqlite://${file}` };
+    const result = await check(env, { asNobody: true, cwd: dir });
+    assert.equal(result.status, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, new RegExp(`FAIL database\\s+sqlite ${file} may be read by other local users \\(mode 666, owned by uid 0\\) and only its owner may change that; ${file} holds the gateway's token signing keys`));
+    assert.match(result.stdout, new RegExp(`Fix: give it to the gateway's user \\(chown 65534 ${file}\\) or make it private \\(chmod 600 ${file}\\)`));
+    const served = spawnSync(process.execPath, [CLI, 'serve'], { env: { PATH: process.env.PATH ?? '', CG_CONFIG: '/dev/null', ...env }, encoding: 'utf8', cwd: dir, ...NOBODY, timeout: 30_000 });
+    assert.notEqual(served.status, 0, served.stderr);
+    assert.match(served.stderr, /cannot start here:\n {2}database: .* may be read by other local users/);
+    assert.equal(statSync(file).mode & 0o777, 0o666, 'nothing was changed');
+    rmSync(shared, { recursive: true, force: true });
   });
 
   it('a file that is not a SQLite database: FAIL', async () => {
